@@ -1,0 +1,29 @@
+# The README's commands. Each target sets up what it needs, so a fresh clone works.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: build test lint tools bench demo clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $(STAMP)
+
+tools: $(STAMP)
+	$(PY) tools/install_tools.py
+
+build: $(STAMP)
+	$(PY) build.py
+
+test: $(STAMP) tools
+	$(PY) -m pytest
+
+lint: $(STAMP) tools build
+	$(VENV)/bin/ruff check .
+	.tools/bin/promtool check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
+	.tools/bin/promtool-2 check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
+
+clean:
+	rm -rf build

@@ -1,0 +1,1 @@
+"""llm-d P/D observability: config, signal catalog and shared mechanics."""
