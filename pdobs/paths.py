@@ -5,6 +5,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = ROOT / ".tools" / "bin"
 DEFAULT_CONFIG = ROOT / "config" / "default.yaml"
-CONFIG_SCHEMA = ROOT / "config" / "schema.json"
+CONFIG_SCHEMA = ROOT / "config" / "schema.yaml"
 DOCS = ROOT / "docs"
 RUNBOOKS = DOCS / "runbooks"

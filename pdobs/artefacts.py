@@ -1,0 +1,23 @@
+"""Which renderers make up a build. Each takes the validated config and returns
+{path relative to the output folder: file content}."""
+
+from collections.abc import Callable
+from typing import Any
+
+from recording_rules import render as recording_rules
+
+Renderer = Callable[[dict[str, Any]], dict[str, str]]
+
+RENDERERS: list[Renderer] = [
+    recording_rules.render,
+]
+
+
+def render_all(cfg: dict[str, Any]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for renderer in RENDERERS:
+        for rel, content in renderer(cfg).items():
+            if rel in files:
+                raise AssertionError(f"two renderers write {rel}")
+            files[rel] = content
+    return files
