@@ -476,8 +476,10 @@ def _resolve(ctx: Ctx, name: str, variant: Variant) -> str:
 
 
 def context(cfg: Config, scope: Mapping[str, tuple[str, str]] | None = None,
-            inline: bool = False) -> Ctx:
-    return Ctx(cfg=cfg, scope=dict(scope or {}), inline=inline, resolve=_resolve)
+            inline: bool = False, rate_range: str | None = None) -> Ctx:
+    """A query context. `scope` filters by label key ("cluster", "namespace", "model");
+    `inline` renders references as raw PromQL; `rate_range` replaces the range of raw rates."""
+    return Ctx(cfg=cfg, scope=dict(scope or {}), inline=inline, rate_range=rate_range, resolve=_resolve)
 
 
 def query(ctx: Ctx, name: str, **variant: str) -> str:

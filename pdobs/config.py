@@ -153,7 +153,8 @@ def load(user_file: Path | None = None, overrides: Config | None = None) -> Conf
         if user is None:
             user = {}
         if not isinstance(user, dict):
-            raise ConfigError(f"config file {user_file}: expected a mapping at the top level, got {type(user).__name__}")
+            kind = type(user).__name__
+            raise ConfigError(f"config file {user_file}: expected a mapping at the top level, got {kind}")
         cfg = merge(cfg, user)
     if overrides:
         cfg = merge(cfg, overrides)

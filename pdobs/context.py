@@ -31,6 +31,8 @@ class Ctx:
     # whose series carry that label.
     scope: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     inline: bool = False
+    # Range of raw rate() calls; dashboards pass "$__rate_interval", the rules use the config's.
+    rate_range: str | None = None
     # Set by the catalog so refs can be resolved without a circular import.
     resolve: Callable[["Ctx", str, Variant], str] | None = None
 
@@ -96,7 +98,7 @@ class Ctx:
     # --- config shortcuts ---------------------------------------------------------------
     @property
     def window(self) -> str:
-        return self.cfg["prometheus"]["rate_window"]
+        return self.rate_range or self.cfg["prometheus"]["rate_window"]
 
     def threshold(self, name: str) -> float:
         return self.cfg["signals"][name]
