@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pdobs import promql
 from pdobs.context import ROLES, Ctx, Variant
 
 Config = dict[str, Any]
@@ -442,7 +443,113 @@ def _signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
                "Is it disaggregated? " + ", ".join(f"{k} {v}" for k, v in VERDICTS.items()) + ".",
                _verdict),
     ]
-    return out
+    return out + _dashboard_signals()
+
+
+# --- issue 5: per-pod and status signals for the dashboards (dashboards/) -----------------------
+# Fragments (record=None): the per-pod ones keep the pod label, so recording them would cost one
+# series per pod; dashboards run them raw over $__rate_interval. The status ones turn the recorded
+# checklist and verdict into one code per namespace/model that is never silently absent.
+
+NS_MODEL_POD = ("namespace", "model", "pod")
+# Per-pod signals: all pods, or one role.
+POD_VARIANTS: tuple[Variant, ...] = ({}, *ROLE_VARIANTS)
+# Every alert this project renders is named with this prefix (alert-name lint, firing-alerts panel).
+ALERT_NAME_PREFIX = "PD"
+
+# checklist_status: the checklist's 0/1 where P/D is active, else the verdict code saying why
+# the check does not apply (codes 2 and 3 are VERDICTS codes).
+CHECK_STATES = {0: "PASS", 1: "FAIL", 2: "NOT DEPLOYED", 3: "NO TRAFFIC"}
+# nixl_status: is KV cache moving between prefill and decode?
+NIXL_STATES = {0: "FLOWING", 1: "ABSENT", 2: "NOT DEPLOYED", 3: "IDLE", 4: "NO METRICS"}
+
+_PREFIX_HITS = ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total")
+_PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total")
+
+
+def _pod_gauge(agg: str, names: tuple[str, ...]) -> Builder:
+    def build(ctx: Ctx, v: Variant) -> str:
+        by = ctx.by(*NS_MODEL_POD)
+        return " or ".join(f"{agg} by ({by}) ({ctx.vllm(n, v.get('role'))})" for n in names)
+
+    return build
+
+
+def _pod_prefix_hit_ratio(ctx: Ctx, v: Variant) -> str:
+    hits = vllm_sum_rate(_PREFIX_HITS, NS_MODEL_POD)(ctx, v)
+    queries = vllm_sum_rate(_PREFIX_QUERIES, NS_MODEL_POD)(ctx, v)
+    return f"(\n{hits}\n)\n/ {ctx.on(*NS_MODEL_POD)}\n((\n{queries}\n) > 0)"
+
+
+def _not_applicable(ctx: Ctx) -> str:
+    # Verdict 2 (aggregated by design) or 3 (no traffic): the comparisons filter, keeping the code.
+    return f"(({ctx.ref('verdict')} >= 2) < 4)"
+
+
+def _checklist_status(ctx: Ctx, v: Variant) -> str:
+    return f"{ctx.ref('checklist', **v)}\nor {ctx.on(*NS_MODEL)}\n{_not_applicable(ctx)}"
+
+
+def _nixl_status(ctx: Ctx, v: Variant) -> str:
+    # Verdict 4 means prefill works but no NIXL series exist: say so rather than "absent".
+    return (f"({ctx.ref('verdict')} == 4)\nor {ctx.on(*NS_MODEL)}\n"
+            f"{ctx.ref('checklist', signal='nixl_transfers_absent')}\nor {ctx.on(*NS_MODEL)}\n"
+            f"{_not_applicable(ctx)}")
+
+
+def _ttft_pd_mean(ctx: Ctx, v: Variant) -> str:
+    by, on = ctx.by(*NS_MODEL), ctx.on(*NS_MODEL)
+    return (f"sum by ({by}) ({ctx.ref('ttft_mean', role='prefill')})\n+ {on}\n"
+            f"sum by ({by}) ({ctx.ref('ttft_mean', role='decode')})")
+
+
+def _epp_pod_queue(ctx: Ctx, v: Variant) -> str:
+    # GAIE's collector names the model-server pod `model_server_pod` (`pod` is the EPP's own).
+    by = ctx.by(*NS_POOL, extra=("model_server_pod",))
+    return f"max by ({by}) ({ctx.epp('inference_pool_per_pod_queue_size')})"
+
+
+def _alerts_firing(ctx: Ctx, v: Variant) -> str:
+    return ctx.series("ALERTS", NS, promql.matcher("alertname", "=~", ALERT_NAME_PREFIX + ".*"),
+                      promql.matcher("alertstate", "=", "firing"))
+
+
+def _dashboard_signals() -> list[Signal]:
+    return [
+        Signal("pod_running", None, NS_MODEL_POD, "short", "Requests running per pod.",
+               _pod_gauge("sum", ("vllm:num_requests_running",)), POD_VARIANTS),
+        Signal("pod_waiting", None, NS_MODEL_POD, "short",
+               "Requests waiting per pod (on decode this includes KV pulls in flight).",
+               _pod_gauge("sum", ("vllm:num_requests_waiting",)), POD_VARIANTS),
+        Signal("pod_kv_cache_usage", None, NS_MODEL_POD, "percentunit", "KV-cache usage per pod.",
+               _pod_gauge("avg", ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")), POD_VARIANTS),
+        Signal("pod_requests", None, NS_MODEL_POD, "reqps", "Requests finished per second per pod.",
+               vllm_sum_rate(("vllm:request_success_total",), NS_MODEL_POD), POD_VARIANTS),
+        Signal("pod_work_tokens", None, NS_MODEL_POD, "short",
+               "Tokens processed by engine steps per second per pod: the work a pod really does.",
+               vllm_sum_rate(("vllm:iteration_tokens_total_sum",), NS_MODEL_POD), POD_VARIANTS),
+        Signal("pod_preemptions", None, NS_MODEL_POD, "short", "Preemptions per second per pod.",
+               vllm_sum_rate(("vllm:num_preemptions_total",), NS_MODEL_POD), POD_VARIANTS),
+        Signal("pod_prefix_hit_ratio", None, NS_MODEL_POD, "percentunit",
+               "Prefix-cache hit rate per pod over the rate window (not the lifetime ratio).",
+               _pod_prefix_hit_ratio, POD_VARIANTS),
+        Signal("epp_pod_queue", None, (*NS_POOL, "pod"), "short",
+               "Waiting requests per model-server pod as the EPP sees them (GAIE pool collector; "
+               "the pod is in model_server_pod).", _epp_pod_queue),
+        Signal("ttft_pd_mean", None, NS_MODEL, "s",
+               "Mean TTFT of the prefill leg plus mean TTFT of the decode leg (which holds the KV "
+               "pull): the model-server share of a P/D request's TTFT, without gateway and sidecar hops.",
+               _ttft_pd_mean),
+        Signal("checklist_status", None, NS_MODEL, "short",
+               "Checklist signal or why it does not apply: "
+               + ", ".join(f"{k} {t}" for k, t in CHECK_STATES.items()) + ".",
+               _checklist_status, tuple({"signal": s} for s in CHECKLIST)),
+        Signal("nixl_status", None, NS_MODEL, "short",
+               "KV transfer status: " + ", ".join(f"{k} {t}" for k, t in NIXL_STATES.items()) + ".",
+               _nixl_status),
+        Signal("pd_alerts_firing", None, NS, "short",
+               "This project's alerts firing now (Prometheus' ALERTS series).", _alerts_firing),
+    ]
 
 
 @cache

@@ -93,7 +93,14 @@ class Ctx:
 
     def recorded(self, record: str, level: tuple[str, ...], variant: Variant) -> str:
         labels = [promql.matcher(k, "=", v) for k, v in variant.items()]
-        return promql.selector(record, *labels, self._scope_matchers(level))
+        # Levels never name the cluster (keys() adds it), yet recorded series carry it when
+        # multi-cluster, so the cluster scope applies to every recorded series.
+        return promql.selector(record, *labels, self._scope_matchers(("cluster", *level)))
+
+    def series(self, metric: str, keys: tuple[str, ...], *extra: str) -> str:
+        """Selector for a series outside the vLLM/EPP families (e.g. Prometheus' ALERTS), scoped
+        by the keys it carries."""
+        return promql.selector(metric, *extra, self._scope_matchers(("cluster", *keys)))
 
     # --- config shortcuts ---------------------------------------------------------------
     @property
