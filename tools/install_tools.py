@@ -71,6 +71,10 @@ class ToolSpec:
     image_path: str  # binary inside the image
     path_names: tuple[str, ...]  # names to look for on PATH
     probe: tuple[str, ...] = ("--version",)  # must exit 0
+    # Data folders of the .deb that its binary reads at run time, copied to .tools/share.
+    # Debian's alertmanager loads default.tmpl from /usr/share/prometheus/alertmanager instead of
+    # embedding it; pdobs/alertmanager.py mounts our copy there in a private mount namespace.
+    deb_share: tuple[str, ...] = ()
 
 
 # Debian served on 2026-11-27: sid prometheus + promtool 3.5.3+ds1-6, prometheus-alertmanager
@@ -111,7 +115,8 @@ TOOLS: tuple[ToolSpec, ...] = (
              "usr/bin/prometheus-alertmanager",
              _AM_TGZ, "alertmanager-{v}.{os}-{arch}/alertmanager",
              "prom/alertmanager:v{v}", "/bin/alertmanager",
-             ("alertmanager", "prometheus-alertmanager")),
+             ("alertmanager", "prometheus-alertmanager"),
+             deb_share=("usr/share/prometheus/alertmanager",)),
     ToolSpec("amtool", ALERTMANAGER, "prometheus-alertmanager", "usr/bin/amtool",
              _AM_TGZ, "alertmanager-{v}.{os}-{arch}/amtool",
              "prom/alertmanager:v{v}", "/bin/amtool", ("amtool",)),
@@ -277,8 +282,9 @@ class PathSource:
 class DebianSource:
     """Pinned .debs from the Debian archive, unpacked without installing them."""
 
-    def __init__(self, workdir: Path, mirror: str | None = None) -> None:
+    def __init__(self, workdir: Path, mirror: str | None = None, share_dir: Path | None = None) -> None:
         self._dir = workdir / "apt"
+        self._share_dir = share_dir
         self._mirror = mirror or host_debian_mirror()
         self._ready: SourceError | bool = False
         self._extracted: dict[tuple[str, str], Path] = {}
@@ -293,7 +299,19 @@ class DebianSource:
         binary = root / spec.deb_path
         if not binary.is_file():
             raise SourceError(f"{spec.package} {version} has no /{spec.deb_path}")
+        self._keep_share(spec, root, version)
         return Candidate(binary, debian_upstream(version), f"debian {spec.pin.suite} {spec.package} {version}")
+
+    def _keep_share(self, spec: ToolSpec, root: Path, version: str) -> None:
+        if self._share_dir is None:
+            return
+        for rel in spec.deb_share:
+            src = root / rel
+            if not src.is_dir():
+                raise SourceError(f"{spec.package} {version} has no /{rel}")
+            target = self._share_dir / Path(rel).relative_to("usr/share")
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(src, target)
 
     def _apt_options(self) -> list[str]:
         d = self._dir
@@ -509,7 +527,7 @@ def host_apt_uris() -> Iterator[str]:
 def default_sources(workdir: Path, bin_dir: Path) -> list[Source]:
     return [
         PathSource(bin_dir),
-        DebianSource(workdir),
+        DebianSource(workdir, share_dir=bin_dir.parent / "share"),
         GithubSource(workdir),
         DockerSource(workdir),
     ]
@@ -538,6 +556,12 @@ def is_current(spec: ToolSpec, bin_dir: Path, recorded: dict[str, str]) -> bool:
     version = recorded.get(spec.name)
     binary = bin_dir / spec.name
     if not version or not accepts(spec, version) or not os.access(binary, os.X_OK):
+        return False
+    share = bin_dir.parent / "share"
+    # A copy from Debian needs its data folders; a link to the host's binary (PATH) does not.
+    if not binary.is_symlink() and not all(
+        (share / Path(rel).relative_to("usr/share")).is_dir() for rel in spec.deb_share
+    ):
         return False
     try:
         reported = probe(binary, spec)
