@@ -1,0 +1,12 @@
+"""Scenario simulator: synthetic llm-d P/D series (vLLM + EPP) rendered for promtool, a backfilled
+Prometheus TSDB and a live ``/metrics`` endpoint.
+
+It models what vLLM and the EPP export straight from ``../shared/reference/metrics.md`` and must
+not import the project's signal catalog (only ``pdobs.tools`` / ``pdobs.paths`` /
+``pdobs.prometheus_server``), so that a wrong metric name in the catalog fails a test instead of
+agreeing with itself.
+"""
+
+from simulator.scenarios import ALL, Scenario, get, multi_cluster
+
+__all__ = ["ALL", "Scenario", "get", "multi_cluster"]
