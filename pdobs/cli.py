@@ -5,7 +5,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from pdobs import artefacts, config, config_docs, output, paths
+from pdobs import artefacts, config, config_docs, doctor, output, paths
 
 
 class UsageError(Exception):
@@ -37,10 +37,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("render", help="render every artefact (the default)")
     sub.add_parser("docs", help="regenerate docs/config-reference.md from the schema")
+    doctor.add_parser(sub)
     return p
 
 
-COMMANDS = {None: _render, "render": _render, "docs": _docs}
+COMMANDS = {None: _render, "render": _render, "docs": _docs, "doctor": doctor.command}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,114 @@
+"""`build.py doctor`: the post-mortem's checklist, run live against a Prometheus.
+
+Every query is the signal catalog's, inlined, so it works on a Prometheus without our recording
+rules. Exit codes: 0 disaggregated or aggregated by design; 1 collapsed or a failing check; 2 bad
+input or Prometheus unreachable; 3 undecided (no traffic, or cannot tell).
+"""
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pdobs import catalog, config
+from pdobs.doctor import checklist, preflight, report
+from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
+from pdobs.doctor.model import EXIT_BAD_INPUT, EXIT_FAILING, Report
+from pdobs.doctor.queries import Reader
+
+Config = dict[str, Any]
+
+
+class ScopeError(Exception):
+    """Nothing to diagnose in the scope asked for (exit 2)."""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "doctor", help="is this P/D deployment actually disaggregated? (queries a live Prometheus)",
+        description="Run the post-mortem's checklist against a Prometheus. Credentials come from the "
+                    "environment (PROMETHEUS_TOKEN, or PROMETHEUS_USERNAME/PROMETHEUS_PASSWORD) or from "
+                    "files, never from the command line.")
+    p.add_argument("--prometheus", required=True, metavar="URL", help="base URL of the Prometheus HTTP API")
+    p.add_argument("--namespace", help="only this namespace (default: every namespace with vLLM series)")
+    p.add_argument("--model", help="only this model_name (default: every model)")
+    p.add_argument("--cluster", help="only this cluster (multi_cluster configs)")
+    # SUPPRESS: `build.py --config F doctor` and `build.py doctor --config F` both work.
+    p.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                   help="YAML file merged over config/default.yaml")
+    p.add_argument("--output", choices=("text", "json"), default="text", help="report format (default: text)")
+    p.add_argument("--time", help="evaluate at this time (RFC 3339 or Unix seconds; default: now)")
+    p.add_argument("--token-file", type=Path, help="file holding a bearer token (default: $PROMETHEUS_TOKEN)")
+    p.add_argument("--username-file", type=Path, help="file holding the basic-auth user "
+                   "(default: $PROMETHEUS_USERNAME)")
+    p.add_argument("--password-file", type=Path, help="file holding the basic-auth password "
+                   "(default: $PROMETHEUS_PASSWORD)")
+    p.add_argument("--ca-file", type=Path, help="CA bundle that signed the server's certificate")
+    p.add_argument("--insecure-skip-verify", action="store_true",
+                   help="do not verify the server's TLS certificate (not recommended)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: 30)")
+
+
+def parse_time(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ScopeError(f"--time {text!r}: expected RFC 3339 (2025-06-01T12:00:00Z) or Unix seconds") from None
+
+
+def _scope(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    given = {"namespace": args.namespace, "model": args.model, "cluster": args.cluster}
+    return {k: ("=", v) for k, v in given.items() if v}
+
+
+def _check_scope(cfg: Config, prom: Prometheus, reader: Reader, scope: dict[str, tuple[str, str]]) -> None:
+    """Exit 2 with a useful list when the scope holds no vLLM series at all."""
+    if reader.by(("namespace", "model"), "running"):
+        return
+    everywhere = Reader(prom, catalog.context(cfg, inline=True)).by(("namespace", "model"), "running")
+    selector = cfg["selectors"]["vllm"]
+    sel = f" matching selectors.vllm {selector!r}" if selector else ""
+    when = report.when(prom.time)
+    if not everywhere:
+        raise ScopeError(f"no vLLM metrics{sel} in Prometheus at {prom.shown} at {when}: is it scraping the "
+                         "model-server pods (PodMonitor on the port named metrics), and are labels.* right in "
+                         "the config?")
+    wanted = ", ".join(f"{k}={v}" for k, (_, v) in scope.items())
+    found = sorted({" / ".join(k) for k in everywhere})
+    raise ScopeError(f"{wanted}: no vLLM series there in Prometheus at {prom.shown} at {when}; "
+                     f"{' / '.join(reader.keys('namespace', 'model'))} with vLLM series: {', '.join(found[:10])}")
+
+
+def diagnose(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]]) -> Report:
+    info = prom.buildinfo()
+    reader = Reader(prom, catalog.context(cfg, scope=scope, inline=True))
+    _check_scope(cfg, prom, reader, scope)
+    findings, versions = preflight.run(cfg, reader)
+    return Report(prometheus=prom.shown, time=prom.time, server_version=info.get("version"),
+                  scope={k: v for k, (_, v) in scope.items()}, findings=findings,
+                  deployments=checklist.deployments(cfg, reader, versions))
+
+
+def command(args: argparse.Namespace) -> int:
+    cfg = config.load(getattr(args, "config", None))
+    try:
+        creds = credentials(token_file=args.token_file, username_file=args.username_file,
+                            password_file=args.password_file)
+        prom = Prometheus(args.prometheus, creds, ca_file=args.ca_file, insecure=args.insecure_skip_verify,
+                          timeout=args.timeout, time=parse_time(args.time))
+        result = diagnose(cfg, prom, _scope(args))
+    except (PrometheusError, CredentialsError, ScopeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except QueryError as exc:
+        print(f"error: {exc} (a bug in the doctor, or a backend that is not PromQL-compatible)", file=sys.stderr)
+        return EXIT_FAILING
+    print(report.as_json(result) if args.output == "json" else report.text(result), end="")
+    return result.exit_code

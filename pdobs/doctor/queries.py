@@ -1,0 +1,47 @@
+"""Run catalog signals (inlined) against Prometheus and index the answers by deployment key."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pdobs import catalog
+from pdobs.context import Ctx
+from pdobs.doctor.client import Prometheus
+
+Key = tuple[str, ...]
+
+
+@dataclass
+class Reader:
+    """Asks for catalog signals by name, always inlined so no recording rule is needed."""
+    prom: Prometheus
+    ctx: Ctx
+
+    def keys(self, *level: str) -> list[str]:
+        """Label names of a level such as ("namespace", "model"), with the cluster when multi-cluster."""
+        return [self.ctx.label(k) for k in self.ctx.keys(*level)]
+
+    def vector(self, name: str, **variant: str) -> list[tuple[dict[str, str], float]]:
+        return self.prom.query(catalog.query(self.ctx, name, **variant))
+
+    def by(self, level: tuple[str, ...], name: str, **variant: str) -> dict[Key, float]:
+        """{label values of `level`: value}; several series on one key keep the first."""
+        names = self.keys(*level)
+        out: dict[Key, float] = {}
+        for labels, value in self.vector(name, **variant):
+            out.setdefault(tuple(labels.get(n, "") for n in names), value)
+        return out
+
+    def rows(self, name: str, **variant: str) -> list[dict[str, Any]]:
+        return [{**labels, "value": value} for labels, value in self.vector(name, **variant)]
+
+
+def project(key: Key, from_level: list[str], to_level: list[str]) -> Key:
+    """A (cluster, namespace, model) key cut down to (cluster, namespace)."""
+    pos = {name: i for i, name in enumerate(from_level)}
+    return tuple(key[pos[name]] for name in to_level)
+
+
+def label_dict(names: list[str], key: Key, aliases: Mapping[str, str]) -> dict[str, str]:
+    """{"namespace": "llm-d", "model": "Qwen/..."} using the level keys rather than label names."""
+    return {aliases[n]: v for n, v in zip(names, key, strict=True)}
