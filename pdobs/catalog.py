@@ -554,7 +554,7 @@ def _dashboard_signals() -> list[Signal]:
 
 @cache
 def _catalog(quantiles: tuple[float, ...], window: str) -> dict[str, Signal]:
-    signals = _signals(quantiles, window) + _doctor_signals()
+    signals = _signals(quantiles, window) + _doctor_signals() + _alert_signals()
     catalog = {s.name: s for s in signals}
     if len(catalog) != len(signals):
         raise AssertionError("duplicate signal names in the catalog")
@@ -768,3 +768,20 @@ def _doctor_signals() -> list[Signal]:
                _epp_kv_reads_missing_metric),
     ]
 
+
+# --- issue 4: what the alerts read besides the checklist ----------------------------------------
+
+
+def _model_server_targets_down(ctx: Ctx, v: Variant) -> str:
+    # `up` carries target labels only: a model scope would match nothing, so it is dropped.
+    unscoped = replace(ctx, scope={k: val for k, val in ctx.scope.items() if k != "model"})
+    sel = unscoped.vllm("up", v["role"])
+    return f"count by ({ctx.by(*NS)}) ({sel} == 0)"
+
+
+def _alert_signals() -> list[Signal]:
+    return [
+        Signal("model_server_targets_down", "namespace_role:vllm_targets_down:count", NS, "short",
+               "Model-server scrape targets down (up == 0), per role; absent when none is down.",
+               _model_server_targets_down, ROLE_VARIANTS),
+    ]

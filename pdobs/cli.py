@@ -5,6 +5,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from alerts import runbooks
 from pdobs import artefacts, config, config_docs, doctor, output, paths
 
 
@@ -23,6 +24,11 @@ def _render(args: argparse.Namespace) -> int:
 def _docs(args: argparse.Namespace) -> int:
     config_docs.write()
     print(f"wrote {paths.DOCS / 'config-reference.md'}")
+    try:
+        for path in runbooks.write():
+            print(f"wrote {path}")
+    except runbooks.RunbookError as exc:
+        raise UsageError(str(exc)) from exc
     return 0
 
 
@@ -36,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
                    help="output folder, replaced as a whole (default: build/)")
     sub = p.add_subparsers(dest="command")
     sub.add_parser("render", help="render every artefact (the default)")
-    sub.add_parser("docs", help="regenerate docs/config-reference.md from the schema")
+    sub.add_parser("docs", help="regenerate docs/config-reference.md and the runbooks' generated sections")
     doctor.add_parser(sub)
     return p
 

@@ -1,0 +1,394 @@
+"""The alerts, as data: what each one says, which labels it keeps and which catalog signals it reads.
+
+Names are a contract (routing, inhibition and runbooks key on them). Severity, `for`,
+`keep_firing_for`, the on/off switch and thresholds live in the config under `alerts.<name>`.
+Expressions read the recording rules (both files are loaded together) through `catalog.query`, so
+no metric name appears here and per-pod series never enter an alert path.
+
+`description` is a `str.format` string. Fields every alert gets (see alerts/render.py):
+  {where}   "namespace <ns>" (and "of cluster <c>" when multi_cluster), templated
+  {model}   the model label, templated
+  {role}    the role label, templated
+  {value}   the alert's $value through the alert's `value` humanize function
+  {window}  the rate window of the recorded signals
+  {for}     the alert's `for`
+plus every key of the alert's config entry (thresholds), and what `fields` returns.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alerts import templates as T
+from pdobs import catalog
+from pdobs.config import ConfigError
+from pdobs.context import Ctx
+
+Settings = Mapping[str, Any]  # the alert's entry in cfg["alerts"]
+ExprBuilder = Callable[[Ctx, Settings], str]
+FieldBuilder = Callable[[Ctx, Settings], dict[str, str]]
+
+NS = ("namespace",)
+NS_MODEL = ("namespace", "model")
+NS_ROLE = ("namespace", "role")
+
+# Words for each of the five post-mortem signals, as the Collapsed alert lists them.
+CHECKLIST_TEXT = {
+    "nixl_transfers_absent": "no NIXL KV transfer",
+    "prefill_idle": "prefill workers idle",
+    "decode_does_all_work": "decode does all the work",
+    "ttft_roles_equal": "TTFT(prefill) = TTFT(decode)",
+    "epp_ready_lt_pods": "EPP ready pods < model-server pods",
+}
+
+# Dashboard uids (issue 5) the alerts link to.
+PERFORMANCE = "pd-performance"
+COORDINATOR = "pd-coordinator"
+DRILLDOWN = "pd-diagnostic-drilldown"
+DASHBOARD_TITLES = {
+    PERFORMANCE: "llm-d P/D / Performance",
+    COORDINATOR: "llm-d P/D / P/D Coordinator",
+    DRILLDOWN: "llm-d P/D / Diagnostic Drill-Down",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    dashboard: str  # uid
+    panel: str  # title of the panel that confirms the alert
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """A catalog signal a human reads to confirm the alert (runbook 'Confirm' section)."""
+    text: str
+    signal: str
+    variant: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class AlertDef:
+    name: str
+    summary: str  # static text ending with a period
+    description: str  # str.format template, see the module docstring
+    value: str  # Prometheus humanize function for $value
+    keys: tuple[str, ...]  # catalog label keys the alert carries (the cluster is added when multi-cluster)
+    expr: ExprBuilder
+    link: Link
+    confirm: tuple[Confirm, ...]
+    fields: FieldBuilder | None = None
+
+
+# --- expression helpers -------------------------------------------------------------------------
+
+
+def _q(ctx: Ctx, name: str, **variant: str) -> str:
+    return catalog.query(ctx, name, **variant)
+
+
+def _per_model(ctx: Ctx, promql: str, agg: str = "sum") -> str:
+    """Aggregate to the namespace/model level, dropping variant labels such as role or quantile."""
+    return f"{agg} by ({ctx.by(*NS_MODEL)}) ({promql})"
+
+
+def _failing(ctx: Ctx, signal: str) -> str:
+    return f"({_q(ctx, 'checklist', signal=signal)} == 1)"
+
+
+def _decode_rps(ctx: Ctx) -> str:
+    return _per_model(ctx, _q(ctx, "requests", role="decode"))
+
+
+# --- expressions ----------------------------------------------------------------------------------
+
+
+def _kv_transfer_absent(ctx: Ctx, s: Settings) -> str:
+    # Value: decode requests/s. The checklist signal is "absent or flat while P/D is active";
+    # the missing-metrics case (prefill busy, no NIXL series at all) belongs to the warning.
+    on = ctx.on(*NS_MODEL)
+    return (f"{_decode_rps(ctx)}\nand {on}\n{_failing(ctx, 'nixl_transfers_absent')}\n"
+            f"unless {on}\n{_q(ctx, 'nixl_metrics_missing')}")
+
+
+def _kv_transfer_metrics_missing(ctx: Ctx, s: Settings) -> str:
+    # Value: prefill completions per decode completion (proof that prefill works).
+    return f"{_q(ctx, 'prefill_work_ratio')}\nand {ctx.on(*NS_MODEL)}\n{_q(ctx, 'nixl_metrics_missing')}"
+
+
+def _epp_ready_pods_mismatch(ctx: Ctx, s: Settings) -> str:
+    # Value: the EPP's ready pods (the fragment keeps its left-hand side).
+    return _q(ctx, "epp_ready_lt_pods")
+
+
+def _prefill_idle(ctx: Ctx, s: Settings) -> str:
+    # Value: prefill completions per decode completion; 0 when prefill finishes nothing at all.
+    on = ctx.on(*NS_MODEL)
+    ratio = f"({_q(ctx, 'prefill_work_ratio')}\nor {on}\n{_q(ctx, 'pd_active')} * 0)"
+    return f"{ratio}\nand {on}\n{_failing(ctx, 'prefill_idle')}"
+
+
+def _collapsed(ctx: Ctx, s: Settings) -> str:
+    # Value: how many of the five checklist signals fail.
+    on = ctx.on(*NS_MODEL)
+    return (f"{_per_model(ctx, _q(ctx, 'checklist'))}\n"
+            f"and {on}\n{_failing(ctx, 'nixl_transfers_absent')}\n"
+            f"and {on}\n{_failing(ctx, 'prefill_idle')}")
+
+
+def _kv_transfer_failures(ctx: Ctx, s: Settings) -> str:
+    # Failures over zero successful transfers give +Inf, which is above any threshold: the
+    # "failures while nothing succeeds" case needs no branch of its own.
+    return f"{_q(ctx, 'nixl_failure_ratio')} > {s['threshold']}"
+
+
+def _p95_variant(ctx: Ctx) -> dict[str, str]:
+    quantiles = {v.get("quantile") for v in catalog.signals(ctx.cfg)["nixl_xfer_time_quantile"].variants}
+    if "0.95" not in quantiles:
+        raise ConfigError("config error: alerts.PDKVTransferSlow.p95_seconds: needs 0.95 in "
+                          "signals.quantiles; add it there or disable alerts.PDKVTransferSlow")
+    return {"quantile": "0.95"}
+
+
+def _kv_transfer_slow(ctx: Ctx, s: Settings) -> str:
+    # Value: the p95 when it breaks its bound, else the mean; the description shows both.
+    p95 = _per_model(ctx, _q(ctx, "nixl_xfer_time_quantile", **_p95_variant(ctx)), "max")
+    mean = _per_model(ctx, _q(ctx, "nixl_xfer_time_mean"), "max")
+    return f"({p95} > {s['p95_seconds']})\nor\n({mean} > {s['mean_seconds']})"
+
+
+def _kv_expired(ctx: Ctx, s: Settings) -> str:
+    # Value: expired requests per decode completion (+Inf when decode finishes nothing).
+    return (f"{_q(ctx, 'nixl_expired')}\n/ {ctx.on(*NS_MODEL)}\n{_decode_rps(ctx)}\n"
+            f"> {s['threshold']}")
+
+
+def _targets_down(ctx: Ctx, s: Settings) -> str:
+    return f"{_q(ctx, 'model_server_targets_down')} > 0"
+
+
+# --- description fields ---------------------------------------------------------------------------
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:g}ms" if value < 1 else f"{value:g}s"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _mismatch_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {"pods": T.query_value(ctx, NS, "vllm_pods_ns", {}, "humanize")}
+
+
+def _idle_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {"idle_ratio": _percent(ctx.threshold("prefill_idle_ratio"))}
+
+
+def _collapsed_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    signals = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", CHECKLIST_TEXT)
+    return {"signals": signals, "total": str(len(catalog.CHECKLIST))}
+
+
+def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {
+        "measure": T.if_infinite(
+            "NIXL transfers or notifications fail while no transfer succeeds",
+            f"failed NIXL transfers and notifications are {T.value('humanizePercentage')} of completed transfers",
+        ),
+        "threshold": _percent(s["threshold"]),
+    }
+
+
+def _slow_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {
+        "p95": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_quantile", _p95_variant(ctx), "humanizeDuration"),
+        "mean": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_mean", {}, "humanizeDuration"),
+        "p95_bound": _seconds(s["p95_seconds"]),
+        "mean_bound": _seconds(s["mean_seconds"]),
+    }
+
+
+def _expired_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {
+        "measure": T.if_infinite(
+            "KV blocks of some requests expired on prefill while decode finished no request",
+            f"{T.value('humanizePercentage')} of requests had their KV blocks expire on prefill "
+            "before decode read them",
+        ),
+        "threshold": _percent(s["threshold"]),
+    }
+
+
+# --- the alerts -------------------------------------------------------------------------------------
+
+ALERTS: tuple[AlertDef, ...] = (
+    AlertDef(
+        name="PDKVTransferAbsent",
+        summary="P/D deployment moves no KV cache between prefill and decode.",
+        description=(
+            "In {where}, model {model}: prefill pods are up and decode pods finish {value} requests/s, "
+            "yet no NIXL KV transfer completed in the last {window} (transfer series absent or flat). "
+            "Decode is computing the prompts itself: disaggregation has collapsed or is collapsing."
+        ),
+        value="humanize",
+        keys=NS_MODEL,
+        expr=_kv_transfer_absent,
+        link=Link(COORDINATOR, "KV transfer status"),
+        confirm=(
+            Confirm("NIXL transfer series present (empty result: no series at all)", "nixl_series", {}),
+            Confirm("NIXL transfers completed per second (0 or empty: nothing moves)", "nixl_transfers", {}),
+            Confirm("Prefill pods exporting vLLM metrics", "vllm_pods", {"role": "prefill"}),
+            Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
+        ),
+    ),
+    AlertDef(
+        name="PDKVTransferMetricsMissing",
+        summary="P/D deployment exports no NIXL transfer metrics, so KV transfer cannot be verified.",
+        description=(
+            "In {where}, model {model}: prefill pods finish {value} of the requests decode pods finish, "
+            "so prefill works, but no NIXL transfer series exist. vLLM is older than 0.11.1 or the KV "
+            "connector is not NIXL; PDKVTransferAbsent cannot judge this deployment."
+        ),
+        value="humanizePercentage",
+        keys=NS_MODEL,
+        expr=_kv_transfer_metrics_missing,
+        link=Link(COORDINATOR, "KV transfer status"),
+        confirm=(
+            Confirm("NIXL transfer series present (empty result confirms the alert)", "nixl_series", {}),
+            Confirm("Prefill completions per decode completion (about 1 when prefill works)",
+                    "prefill_work_ratio", {}),
+        ),
+    ),
+    AlertDef(
+        name="PDEPPReadyPodsMismatch",
+        summary="The EPP sees fewer ready pods than model-server pods are up.",
+        description=(
+            "In {where}, the EPP counts {value} ready pods across its InferencePools but {pods} "
+            "model-server pods export metrics. Pods the EPP does not see get no traffic; a missing "
+            "prefill pod makes decode compute every prompt."
+        ),
+        value="humanize",
+        keys=NS,
+        expr=_epp_ready_pods_mismatch,
+        link=Link(DRILLDOWN, "EPP ready pods vs model-server pods up"),
+        confirm=(
+            Confirm("Pods the EPP considers ready, summed over the namespace's pools", "epp_ready_pods_ns", {}),
+            Confirm("Model-server pods exporting vLLM metrics", "vllm_pods_ns", {}),
+            Confirm("Ready pods per InferencePool", "epp_ready_pods", {}),
+        ),
+        fields=_mismatch_fields,
+    ),
+    AlertDef(
+        name="PDPrefillIdle",
+        summary="Prefill pods are up but do almost no work.",
+        description=(
+            "In {where}, model {model}: prefill pods finish {value} of the requests decode pods finish "
+            "over the last {window} (idle below {idle_ratio}) while decode pods serve traffic. Decode "
+            "is computing the prompts itself."
+        ),
+        value="humanizePercentage",
+        keys=NS_MODEL,
+        expr=_prefill_idle,
+        link=Link(DRILLDOWN, "Prefill worker utilisation"),
+        confirm=(
+            Confirm("Prefill completions per decode completion", "prefill_work_ratio", {}),
+            Confirm("Requests finished per second on prefill", "requests", {"role": "prefill"}),
+            Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
+        ),
+        fields=_idle_fields,
+    ),
+    AlertDef(
+        name="PDDisaggregationCollapsed",
+        summary="P/D disaggregation has collapsed into aggregated serving.",
+        description=(
+            "In {where}, model {model}: no KV cache moves between prefill and decode and prefill pods "
+            "are idle while decode pods serve traffic. {value} of the {total} 'not disaggregated' "
+            "signals hold: {signals}."
+        ),
+        value="humanize",
+        keys=NS_MODEL,
+        expr=_collapsed,
+        link=Link(DRILLDOWN, "Verdict"),
+        confirm=(
+            Confirm("The five checklist signals (1 failing, 0 passing)", "checklist", {}),
+            Confirm("Verdict code (1 = collapsed to aggregated)", "verdict", {}),
+        ),
+        fields=_collapsed_fields,
+    ),
+    AlertDef(
+        name="PDKVTransferFailures",
+        summary="NIXL KV transfers are failing.",
+        description=(
+            "In {where}, model {model}: {measure} over the last {window} (threshold {threshold}). "
+            "Requests whose KV pull fails are recomputed or aborted on decode."
+        ),
+        value="humanizePercentage",
+        keys=NS_MODEL,
+        expr=_kv_transfer_failures,
+        link=Link(COORDINATOR, "Failed transfers and notifications"),
+        confirm=(
+            Confirm("Failed transfers and notifications per completed transfer", "nixl_failure_ratio", {}),
+            Confirm("Failed NIXL transfers per second", "nixl_failed_transfers", {}),
+            Confirm("Failed NIXL notifications per second", "nixl_failed_notifications", {}),
+            Confirm("NIXL transfers completed per second", "nixl_transfers", {}),
+        ),
+        fields=_failures_fields,
+    ),
+    AlertDef(
+        name="PDKVTransferSlow",
+        summary="NIXL KV transfers are slower than their configured bound.",
+        description=(
+            "In {where}, model {model}: NIXL KV transfers take {p95} at p95 (bound {p95_bound}) and "
+            "{mean} on average (bound {mean_bound}) over the last {window}. Decode waits for the KV "
+            "pull before its first token, so TTFT grows by as much."
+        ),
+        value="humanizeDuration",
+        keys=NS_MODEL,
+        expr=_kv_transfer_slow,
+        link=Link(COORDINATOR, "KV transfer time"),
+        confirm=(
+            Confirm("Mean NIXL transfer time", "nixl_xfer_time_mean", {}),
+            Confirm("NIXL transfer time quantiles", "nixl_xfer_time_quantile", {}),
+            Confirm("Mean bytes per transfer", "nixl_mb_per_transfer", {}),
+        ),
+        fields=_slow_fields,
+    ),
+    AlertDef(
+        name="PDKVTransferExpiredRequests",
+        summary="KV blocks expire on prefill before decode reads them.",
+        description=(
+            "In {where}, model {model}: {measure} over the last {window} (threshold {threshold}). "
+            "Decode recomputes or fails those requests: the KV pull is too slow or never starts."
+        ),
+        value="humanizePercentage",
+        keys=NS_MODEL,
+        expr=_kv_expired,
+        link=Link(COORDINATOR, "Failed transfers and notifications"),
+        confirm=(
+            Confirm("Requests whose KV blocks expired on prefill, per second", "nixl_expired", {}),
+            Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
+            Confirm("NIXL transfer time quantiles", "nixl_xfer_time_quantile", {}),
+        ),
+        fields=_expired_fields,
+    ),
+    AlertDef(
+        name="PDModelServerTargetsDown",
+        summary="Model-server scrape targets are down.",
+        description=(
+            "In {where}, {value} {role} model-server target(s) have failed every scrape for at least "
+            "{for}. Their pods are down or their metrics port is unreachable; the P/D signals of this "
+            "namespace are incomplete."
+        ),
+        value="humanize",
+        keys=NS_ROLE,
+        expr=_targets_down,
+        link=Link(DRILLDOWN, "Model-server targets down"),
+        confirm=(
+            Confirm("Model-server targets down, per role", "model_server_targets_down", {}),
+            Confirm("Model-server pods exporting vLLM metrics, per role", "vllm_pods", {}),
+        ),
+    ),
+)
+
+BY_NAME: dict[str, AlertDef] = {a.name: a for a in ALERTS}

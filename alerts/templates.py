@@ -1,0 +1,88 @@
+"""Go-template fragments for alert annotations, built from the query context.
+
+Prometheus expands annotations with Go's text/template: `$labels`, `$value` and the `query`
+function (which reads the same TSDB the rule does, in `promtool test rules` too). Label names come
+from the config, and queries from the catalog, so nothing here names a metric.
+"""
+
+import re
+from collections.abc import Callable
+
+from pdobs import catalog
+from pdobs.context import Ctx, Variant
+
+# Renders a PromQL query from a (scoped) context.
+QueryBuilder = Callable[[Ctx], str]
+
+# Stand-in label value, replaced by a printf verb once the catalog has rendered the selector.
+_PLACEHOLDER = "__pd_alert_label_{}__"
+_PLACEHOLDER_RE = re.compile(r'"__pd_alert_label_([a-z]+)__"')
+
+
+def label(ctx: Ctx, key: str) -> str:
+    """The value of a catalog label key ("namespace", "model", ...) on the alert."""
+    return f"{{{{ $labels.{ctx.label(key)} }}}}"
+
+
+def url_label(ctx: Ctx, key: str) -> str:
+    return f"{{{{ $labels.{ctx.label(key)} | urlquery }}}}"
+
+
+def value(fmt: str) -> str:
+    """The alert's measured value through a Prometheus humanize function."""
+    return f"{{{{ $value | {fmt} }}}}"
+
+
+def where(ctx: Ctx) -> str:
+    """'namespace X' or, when multi-cluster, 'namespace X of cluster Y'."""
+    text = f"namespace {label(ctx, 'namespace')}"
+    if ctx.cfg["multi_cluster"]:
+        text += f" of cluster {label(ctx, 'cluster')}"
+    return text
+
+
+def if_infinite(then: str, otherwise: str) -> str:
+    """Branch on $value being +Inf (a ratio over a zero denominator)."""
+    return f"{{{{ if gt $value 1e300 }}}}{then}{{{{ else }}}}{otherwise}{{{{ end }}}}"
+
+
+def scoped_printf(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder) -> str:
+    """`printf "<query>" $labels.a $labels.b` where the query is the catalog's, scoped to the
+    alert's labels. `build(ctx)` renders the query with a context scoped by placeholders."""
+    scope = {k: ("=", _PLACEHOLDER.format(k)) for k in ctx.keys(*keys)}
+    text = build(ctx.scoped(**scope)).replace("%", "%%")
+    args = [f"$labels.{ctx.label(m.group(1))}" for m in _PLACEHOLDER_RE.finditer(text)]
+    missing = set(ctx.keys(*keys)) - set(_PLACEHOLDER_RE.findall(text))
+    if missing:
+        raise AssertionError(f"query does not filter by {sorted(missing)}: {text}")
+    text = _PLACEHOLDER_RE.sub("%q", text)
+    if "`" in text:
+        raise AssertionError(f"a backtick cannot go into a raw template string: {text}")
+    one_line = re.sub(r"\s*\n\s*", " ", text).strip()
+    return f"printf `{one_line}` " + " ".join(args)
+
+
+def query_value(ctx: Ctx, keys: tuple[str, ...], signal: str, variant: Variant, fmt: str,
+                missing: str = "n/a") -> str:
+    """The current value of a recorded signal for the alert's labels, humanized."""
+    pipeline = scoped_printf(ctx, keys, lambda c: catalog.query(c, signal, **variant))
+    return (f"{{{{ with {pipeline} | query }}}}{{{{ . | first | value | {fmt} }}}}"
+            f"{{{{ else }}}}{missing}{{{{ end }}}}")
+
+
+def query_list(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder, sort_label: str,
+               names: dict[str, str], sep: str = "; ") -> str:
+    """The `sort_label` values of the series a query returns for the alert's labels, each
+    replaced by its text in `names`, joined by `sep`."""
+    pipeline = scoped_printf(ctx, keys, build)
+    cases = "".join(
+        f"{{{{ {'if' if i == 0 else 'else if'} eq $s.Labels.{sort_label} {_go_string(key)} }}}}{text}"
+        for i, (key, text) in enumerate(names.items())
+    )
+    cases += f"{{{{ else }}}}{{{{ $s.Labels.{sort_label} }}}}{{{{ end }}}}"
+    return (f"{{{{ range $i, $s := {pipeline} | query | sortByLabel {_go_string(sort_label)} }}}}"
+            f"{{{{ if $i }}}}{sep}{{{{ end }}}}{cases}{{{{ end }}}}")
+
+
+def _go_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
