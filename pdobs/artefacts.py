@@ -5,12 +5,14 @@ from collections.abc import Callable
 from typing import Any
 
 from alerts import render as alerts
+from dashboards import render as dashboards
 from recording_rules import render as recording_rules
 
 Renderer = Callable[[dict[str, Any]], dict[str, str]]
 
 RENDERERS: list[Renderer] = [
     recording_rules.render,
+    dashboards.render,
     alerts.render,
 ]
 

@@ -1,0 +1,1 @@
+"""The three Grafana dashboards, defined with grafanalib from the signal catalog."""

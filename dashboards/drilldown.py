@@ -1,0 +1,202 @@
+"""Diagnostic Drill-Down: "is this deployment actually disaggregated?" answered at the top by the
+post-mortem's five signals and a verdict, then the per-pod, EPP and cache evidence behind them.
+Data only; dashboards/common.py does the rest."""
+
+from typing import Any
+
+from dashboards import ids
+from dashboards.common import (
+    Dashboard,
+    Panel,
+    Query,
+    Row,
+    above,
+    below,
+    legend,
+    outside,
+    pname,
+    quantiles,
+    states,
+)
+from dashboards.status import CHECK_COLORS, NIXL_COLORS, VERDICT_COLORS
+from pdobs import catalog
+
+Config = dict[str, Any]
+UID = ids.DRILLDOWN
+TITLE = "Diagnostic Drill-Down"
+
+NOT_EVALUATED = ("No result for this selection: no vLLM pods match, or the recording rules are not "
+                 "loaded in this Prometheus")
+
+
+def _checks(cfg: Config) -> dict[str, tuple[str, str]]:
+    """Title and description of each checklist signal, in catalog.CHECKLIST order."""
+    s = cfg["signals"]
+    na = ("NOT DEPLOYED: no prefill pods (aggregated serving, nothing to check). NO TRAFFIC: "
+          "decode pods serve too few requests to tell. Healthy P/D: green.")
+    return {
+        "nixl_transfers_absent": (
+            "1. KV transfers (NIXL)",
+            "Do NIXL KV transfers happen? FLOWING (green): transfers completed in the rate window. "
+            "ABSENT (red): P/D is deployed and serving, yet no transfer (series missing or flat). "
+            "NO METRICS (orange): prefill works but vLLM exports no NIXL series (older than 0.11.1 "
+            f"or another connector). {na}"),
+        "prefill_idle": (
+            "2. Prefill worker utilisation",
+            "Do prefill pods work? PASS: they finish at least "
+            f"{s['prefill_idle_ratio']:.0%} as many requests as decode pods (about 100% in healthy "
+            f"P/D). FAIL: prefill pods are up but idle. {na}"),
+        "decode_does_all_work": (
+            "3. Decode share of the work",
+            "Does decode do all the work? PASS: decode pods process at most "
+            f"{s['decode_work_share']:.0%} of the engine tokens (prefill computes the prompts). FAIL: "
+            f"decode computes the prompts itself. {na}"),
+        "ttft_roles_equal": (
+            "4. TTFT prefill vs decode",
+            "Are the two TTFTs different? PASS: mean decode TTFT differs from mean prefill TTFT by at "
+            f"least {s['ttft_equal_tolerance']:.0%} (decode only pulls KV and runs one step). FAIL: "
+            f"they are the same, or prefill has no TTFT at all. {na}"),
+        "epp_ready_lt_pods": (
+            "5. EPP ready pods vs pods up",
+            "Does the EPP see every model-server pod? PASS: the EPP counts as many ready pods as there "
+            "are pods exporting vLLM metrics in the namespace. FAIL: fewer (typically the prefill "
+            f"pod is invisible to the scheduler). {na}"),
+    }
+
+
+def _role_row(cfg: Config, role: str, t: dict[str, Any]) -> Row:
+    pod = legend(cfg, "pod")
+    needs = ("pd",) if role == "prefill" else ()
+    v = {"role": role}
+    idle = (" Idle prefill pods (flat at 0 while decode works) are the post-mortem's second signal."
+            if role == "prefill" else "")
+    return Row(f"{role.capitalize()} pods", (
+        Panel("timeseries", f"{role.capitalize()}: running requests per pod",
+              f"Requests in each {role} pod's running batch. Healthy: above 0 on every pod while "
+              f"there is traffic, spread evenly.{idle}",
+              (Query("pod_running", v, pod, needs),), width=6, key=f"{role}-running"),
+        Panel("timeseries", f"{role.capitalize()}: waiting requests per pod",
+              f"Requests queued on each {role} pod"
+              + (" (including KV pulls in flight)" if role == "decode" else "")
+              + f". Healthy: near 0, below {t['waiting_requests']:g}.",
+              (Query("pod_waiting", v, pod, needs),), thresholds=above(t["waiting_requests"], "orange"),
+              width=6, key=f"{role}-waiting"),
+        Panel("timeseries", f"{role.capitalize()}: engine tokens/s per pod",
+              f"Tokens processed by engine steps per second on each {role} pod: its real work. "
+              + ("Healthy: prefill pods process the prompts." if role == "prefill"
+                 else "Healthy: mostly generated tokens; prompt-sized bursts mean decode computes prompts."),
+              (Query("pod_work_tokens", v, pod, needs),), width=6, key=f"{role}-work"),
+        Panel("timeseries", f"{role.capitalize()}: KV-cache usage per pod",
+              f"Share of KV-cache blocks in use on each {role} pod. Healthy: below "
+              f"{t['kv_cache_usage']:.0%}.",
+              (Query("pod_kv_cache_usage", v, pod, needs),), thresholds=above(t["kv_cache_usage"]), min=0,
+              max=1, width=6, key=f"{role}-kv"),
+    ))
+
+
+def dashboard(cfg: Config) -> Dashboard:
+    t = cfg["grafana"]["thresholds"]
+    s = cfg["signals"]
+    model, pod, pool, role = (legend(cfg, k) for k in ("model", "pod", "pool", "role"))
+    checks = _checks(cfg)
+    if tuple(checks) != catalog.CHECKLIST:
+        raise AssertionError("the drill-down must show catalog.CHECKLIST, in its order")
+
+    top: list[Panel] = []
+    for signal, (title, description) in checks.items():
+        if signal == "nixl_transfers_absent":
+            query, texts, colors = Query("nixl_status", {}, model), catalog.NIXL_STATES, NIXL_COLORS
+        else:
+            query = Query("checklist_status", {"signal": signal}, model)
+            texts, colors = catalog.CHECK_STATES, CHECK_COLORS
+        top.append(Panel("stat", title, description, (query,), states=states(texts, colors),
+                         no_value=NOT_EVALUATED, width=4, height=5, key=f"check-{signal}"))
+    top.append(Panel(
+        "stat", "Verdict: disaggregated?",
+        "The checks combined. DISAGGREGATED: P/D deployed and KV cache moving. COLLAPSED TO "
+        "AGGREGATED (red): prefill pods up, decode serving, no KV transfer: decode computes every "
+        "prompt (the post-mortem). AGGREGATED BY DESIGN: no prefill pods. NO TRAFFIC: too few "
+        "requests to tell. CANNOT TELL: prefill works but no NIXL metrics (vLLM older than 0.11.1 or "
+        "another connector). Healthy P/D: DISAGGREGATED.",
+        (Query("verdict", {}, model),), states=states(catalog.VERDICTS, VERDICT_COLORS),
+        no_value=NOT_EVALUATED, width=4, height=5, key="verdict", link=ids.COORDINATOR))
+    checklist = Row("Is this deployment actually disaggregated?", tuple(top))
+
+    tol = s["ttft_equal_tolerance"]
+    evidence = Row("What the checks measure", (
+        Panel("timeseries", "Prefill requests per decode request",
+              "Requests finished on prefill pods per request finished on decode pods. Healthy P/D: "
+              f"about 1; below {s['prefill_idle_ratio']:g} prefill is idle.",
+              (Query("prefill_work_ratio", {}, model, ("pd",)),), thresholds=below(s["prefill_idle_ratio"]),
+              min=0, width=6, key="evidence-prefill-ratio"),
+        Panel("timeseries", "Decode share of engine tokens",
+              "Decode pods' share of the tokens all pods process. Healthy P/D: well below 1 (prefill "
+              f"processes the prompts); above {s['decode_work_share']:g} decode does all the work.",
+              (Query("decode_work_share", {}, model),), thresholds=above(s["decode_work_share"]), min=0,
+              max=1, width=6, key="evidence-decode-share"),
+        Panel("timeseries", "TTFT decode / prefill",
+              "Mean decode TTFT divided by mean prefill TTFT. Healthy P/D: clearly away from 1 "
+              f"(outside {1 - tol:g} to {1 + tol:g}); about 1 means decode computes the prompt too.",
+              (Query("ttft_decode_over_prefill", {}, model, ("pd",)),), thresholds=outside(1 - tol, 1 + tol),
+              width=6, key="evidence-ttft-ratio"),
+        Panel("timeseries", "KV transfers/s",
+              "NIXL transfers completed per second. Healthy P/D: tracks the decode request rate.",
+              (Query("nixl_transfers", {}, model, ("nixl",)),), width=6, key="evidence-kv-transfers",
+              link=ids.COORDINATOR),
+    ))
+
+    epp = Row("EPP pool health", (
+        Panel("timeseries", "EPP ready pods vs model-server pods up",
+              "Pods the EPP considers ready (fresh metrics), summed over the namespace's pools, against "
+              "pods exporting vLLM metrics per role. Healthy: EPP ready equals prefill + decode pods; "
+              "fewer means the scheduler cannot route to some pods (often the prefill pod).",
+              (Query("epp_ready_pods_ns", {}, "EPP ready"), Query("vllm_pods_ns", {}, "pods up"),
+               Query("vllm_pods", {}, f"{role} pods")),
+              width=8, key="epp-ready"),
+        Panel("timeseries", "Pool queue (EPP)",
+              "Mean waiting queue over the pool's pods as the EPP sees it (prefill and decode mixed "
+              f"when one pool spans both). Healthy: near 0, below {t['waiting_requests']:g}.",
+              (Query("epp_queue", {}, pool),), thresholds=above(t["waiting_requests"], "orange"), width=8,
+              key="epp-queue"),
+        Panel("timeseries", "Pool KV-cache utilisation (EPP)",
+              "Mean KV-cache use over the pool's pods as the EPP sees it. Stuck at 0 while pods report "
+              "usage means the EPP reads a vLLM metric name that no longer exists. Healthy: tracks "
+              f"the pods' own KV usage, below {t['kv_cache_usage']:.0%}.",
+              (Query("epp_kv_usage", {}, pool),), thresholds=above(t["kv_cache_usage"]), min=0, max=1, width=8,
+              key="epp-kv"),
+        Panel("timeseries", "Queue per model-server pod (EPP)",
+              "Waiting requests of each model-server pod as the EPP last scraped them. Healthy: near 0 "
+              "and similar to each pod's own queue.",
+              (Query("epp_pod_queue", {}, "{{model_server_pod}}", ("epp_pod_queue",)),),
+              thresholds=above(t["waiting_requests"], "orange"), width=12, key="epp-pod-queue"),
+        Panel("timeseries", "Scheduling latency (EPP)",
+              "Time the EPP takes to pick pods for a request (buckets cap at 100 ms). Healthy: a few "
+              "milliseconds.",
+              tuple(Query("epp_scheduler_quantile", {"quantile": q}, pname(q))
+                    for q in quantiles(cfg, "epp_scheduler_quantile")),
+              width=12, key="epp-scheduling"),
+    ))
+    prefix = Row("Prefix cache", (
+        Panel("bargauge", "Prefix-cache hit rate per pod (now)",
+              "Latest prefix-cache hit rate of each pod over Grafana's rate interval. Healthy: similar "
+              "for pods of a role; one pod far below the others lost cache-aware routing.",
+              (Query("pod_prefix_hit_ratio", {}, pod),), min=0, max=1, width=12, height=8,
+              key="prefix-pod"),
+        Panel("timeseries", "Prefix-cache hit rate per role",
+              "Prefix-cache hit rate over the rate window, per role. Healthy: steady.",
+              (Query("prefix_hit_ratio", {}, role),), min=0, max=1, width=12, key="prefix-role"),
+    ))
+    alerts = Row("Alerts", (
+        Panel("table", "Firing P/D alerts",
+              f"This project's alerts ({catalog.ALERT_NAME_PREFIX}*) firing now for the selected "
+              "namespaces, with their labels; each alert's runbook links back to the panel that "
+              "confirms it. Healthy: empty.",
+              (Query("pd_alerts_firing", {}, "", ("alerts",)),), unit="short", width=24, height=6,
+              no_value="No P/D alert firing (or the alert rules are not loaded in this Prometheus)",
+              key="alerts"),
+    ))
+    return Dashboard(UID, TITLE,
+                     "Is this deployment actually disaggregated? The post-mortem's five signals and a verdict, "
+                     "then the per-pod, EPP and cache evidence behind them.",
+                     (checklist, evidence, _role_row(cfg, "prefill", t), _role_row(cfg, "decode", t), epp,
+                      prefix, alerts))
