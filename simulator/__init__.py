@@ -7,6 +7,6 @@ not import the project's signal catalog (only ``pdobs.tools`` / ``pdobs.paths`` 
 agreeing with itself.
 """
 
-from simulator.scenarios import ALL, Scenario, get, multi_cluster
+from simulator.scenarios import ALL, Scenario, combine, get, multi_cluster
 
-__all__ = ["ALL", "Scenario", "get", "multi_cluster"]
+__all__ = ["ALL", "Scenario", "combine", "get", "multi_cluster"]

@@ -641,3 +641,29 @@ def multi_cluster(
         params={"scenarios": [s.name for s in built], "clusters": list(clusters), **params},
         truth={"clusters": list(clusters[: len(built)]), "by_cluster": by_cluster},
     )
+
+
+def combine(*scenarios: Scenario, name: str | None = None) -> Scenario:
+    """Several scenarios rendered together (e.g. one per namespace, so one Prometheus can answer
+    for all of them). Their deployments must differ in namespace or cluster. ``truth`` holds
+    ``parts``: ``"<namespace>"`` (or ``"<cluster>/<namespace>"``) -> that scenario's truth."""
+    if not scenarios:
+        raise ValueError("combine needs at least one scenario")
+    parts: dict[str, Any] = {}
+    runs: list[Run] = []
+    for s in scenarios:
+        for run in s.runs:
+            dep = run.deployment
+            key = f"{dep.cluster}/{dep.namespace}" if dep.cluster else dep.namespace
+            if key in parts:
+                raise ValueError(f"two scenarios share namespace/cluster {key!r}")
+            parts[key] = {**s.truth, "scenario": s.name}
+            runs.append(run)
+    return Scenario(
+        name=name or "combine(" + ",".join(s.name for s in scenarios) + ")",
+        description=combine.__doc__ or "",
+        runs=tuple(runs),
+        duration_min=max(s.duration_min for s in scenarios),
+        params={"scenarios": [s.name for s in scenarios]},
+        truth={"parts": parts},
+    )
