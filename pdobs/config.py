@@ -130,6 +130,17 @@ def _semantic_checks(cfg: Config) -> list[str]:
             f"prometheus.rate_window: got {prom['rate_window']!r}; expected at least four "
             f"scrape intervals ({promql.format_duration(4 * scrape)}) so rate() always has samples"
         )
+    am = cfg["alertmanager"]
+    names = {"alertmanager.default_receiver": am["default_receiver"],
+             "alertmanager.pagerduty.receiver": am["pagerduty"]["receiver"],
+             "alertmanager.slack.receiver": am["slack"]["receiver"]}
+    seen: dict[str, str] = {}
+    for field, name in names.items():
+        if name in seen:
+            problems.append(f"{field}: got {name!r}, already the name of {seen[name]}; expected a distinct "
+                            "receiver name (Alertmanager rejects duplicates)")
+            break
+        seen[name] = field
     return problems
 
 
