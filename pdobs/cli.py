@@ -6,7 +6,8 @@ import traceback
 from pathlib import Path
 
 from alerts import runbooks
-from pdobs import artefacts, config, config_docs, doctor, output, paths
+from delivery.inputs import RenderError
+from pdobs import artefacts, config, config_docs, doctor, output, paths, push
 
 
 class UsageError(Exception):
@@ -44,17 +45,24 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("render", help="render every artefact (the default)")
     sub.add_parser("docs", help="regenerate docs/config-reference.md and the runbooks' generated sections")
     doctor.add_parser(sub)
+    push.add_parser(sub)
     return p
 
 
-COMMANDS = {None: _render, "render": _render, "docs": _docs, "doctor": doctor.command}
+COMMANDS = {None: _render, "render": _render, "docs": _docs, "doctor": doctor.command,
+            "push": push.command}
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        push.refuse_token_flags(sys.argv[1:] if argv is None else argv)
+    except push.PushUsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (config.ConfigError, output.OutputError, UsageError) as exc:
+    except (config.ConfigError, output.OutputError, UsageError, RenderError, push.PushUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
