@@ -1,0 +1,359 @@
+"""The dashboards against a real Prometheus 3.5: every panel query, with its variables substituted
+as Grafana would, run as a range query over scenario-simulator data with the recording rules
+backfilled.
+
+One server holds every scenario, each in its own namespace: healthy P/D on each EPP metric family
+and vLLM version the simulator renders, the post-mortem's collapse (no NIXL series, and NIXL series
+present but flat) and aggregated serving by design.
+"""
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from dashboards import common, ids, render
+from dashboards.features import FEATURES
+from pdobs import catalog, config, promql
+from pdobs.prometheus_server import PrometheusServer
+from recording_rules import render as recording_rules
+from simulator import scenarios
+from simulator.render_openmetrics import backfill, backfill_rules, rule_layers
+from tests.dashboard_helpers import (
+    grafana_rate_interval,
+    interpolate,
+    last_values,
+    panels,
+    regex_value,
+    stat_display,
+    targets,
+)
+
+DURATION_MIN = 30
+FAULT_MIN = 5
+# Queried window: from when the fault's effect fills the rules' 5 m windows to the end.
+FROM_MIN = 15
+STEP_S = 60
+SCRAPE_S = 30
+RANGE_FUNCTIONS = ("rate", "irate", "increase")
+COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+# A duration no query uses, substituted for $__rate_interval when checking the parsed AST.
+SENTINEL_S = 17
+
+# namespace -> (scenario, options). Healthy P/D on each EPP family with its usual vLLM, plus old
+# vLLM; the collapse on old (no NIXL series) and current vLLM (NIXL series flat), on three EPP
+# families; aggregated serving on two.
+SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
+    "healthy-objective": ("epp_inference_objective", {}),
+    "healthy-objective-disagg": ("epp_inference_objective_disagg", {}),
+    "healthy-model": ("epp_inference_model", {}),
+    "healthy-router": ("epp_llm_d_router", {}),
+    "healthy-old-vllm": ("old_vllm", {}),
+    "collapsed-old-vllm": ("collapsed", {"fault_start_min": FAULT_MIN}),
+    "collapsed-flat-router": ("collapsed_nixl_flat", {"fault_start_min": FAULT_MIN, "epp_family": "llm_d_router",
+                                                      "vllm_version": "0.16.0"}),
+    "collapsed-model": ("collapsed", {"fault_start_min": FAULT_MIN, "epp_family": "inference_model",
+                                      "vllm_version": "0.10.2"}),
+    "aggregated-objective": ("aggregated", {}),
+    "aggregated-router": ("aggregated", {"epp_family": "llm_d_router", "vllm_version": "0.16.0"}),
+}
+HEALTHY = [ns for ns in SCENARIOS if ns.startswith("healthy")]
+COLLAPSED = [ns for ns in SCENARIOS if ns.startswith("collapsed")]
+AGGREGATED = [ns for ns in SCENARIOS if ns.startswith("aggregated")]
+
+
+def features(scenario: scenarios.Scenario) -> set[str]:
+    """What the simulated deployment runs, from the simulator's own description of it (never from
+    the catalog), in the terms of dashboards.features.FEATURES."""
+    dep, truth = scenario.deployment, scenario.truth
+    vllm = {f.name for f in dep.vllm_families}
+    epp = dep.epp_families
+    present = set()
+    if truth["pd_deployed"]:
+        present.add("pd")
+        if truth["nixl_series_present"]:
+            present.add("nixl")
+            if any("expired" in name for name in vllm):
+                present.add("nixl_expired")
+    if any(f.source == "epp_ttft" for f in epp):
+        present.add("epp_ttft")
+    if any(f.source == "decision" for f in epp):
+        present.add("pd_decisions")
+    if any(f.source == "pool_pod_queue" for f in epp):
+        present.add("epp_pod_queue")
+    # "alerts" never: ALERTS comes from alert rules evaluated live, which a backfill cannot make.
+    return present
+
+
+@dataclass
+class Loaded:
+    prom: PrometheusServer
+    built: dict[str, scenarios.Scenario]
+    start: float  # first queried time
+    end: float
+
+
+@pytest.fixture(scope="module")
+def cfg() -> dict:
+    return config.load()
+
+
+@pytest.fixture(scope="module")
+def dashboards(cfg) -> dict[str, dict]:
+    return {uid: b.json for uid, b in render.build_all(cfg).items()}
+
+
+@pytest.fixture(scope="module")
+def loaded(cfg, tmp_path_factory) -> Iterator[Loaded]:
+    work = tmp_path_factory.mktemp("dash-prom")
+    built = {ns: scenarios.get(name, namespace=ns, duration_min=DURATION_MIN, **options)
+             for ns, (name, options) in SCENARIOS.items()}
+    combined = scenarios.Scenario("dashboards", "every dashboard scenario, one namespace each",
+                                  tuple(run for s in built.values() for run in s.runs), DURATION_MIN)
+    tsdb = work / "tsdb"
+    data = backfill(combined, tsdb, interval_s=SCRAPE_S)
+    rules = work / "recording-rules.yaml"
+    rules.write_text(recording_rules.render(cfg)["prometheus/recording-rules.yaml"])
+    prom = PrometheusServer(storage_dir=tsdb, scrape_interval=f"{SCRAPE_S}s")
+    try:
+        prom.start()
+        # Rules evaluated live would only cover time after start: backfill them, one layer of
+        # groups at a time so each layer reads the records of the ones before.
+        for layer in rule_layers([rules], work / "layers"):
+            backfill_rules(prom.url, layer, tsdb, start=data.start_time, end=data.end_time,
+                           eval_interval_s=promql.duration_seconds(cfg["prometheus"]["evaluation_interval"]))
+            prom.restart()
+        yield Loaded(prom, built, data.time_at(FROM_MIN), data.end_time)
+    finally:
+        prom.stop()
+
+
+def grafana_values(namespace: str, loaded: Loaded) -> dict[str, str]:
+    """What Grafana substitutes with the namespace picked and the other variables on All."""
+    return {
+        "namespace": regex_value([namespace]), "model_name": ".*", "cluster": ".*",
+        "__rate_interval": grafana_rate_interval(STEP_S, SCRAPE_S), "__interval": f"{STEP_S}s",
+        "__range": f"{int(loaded.end - loaded.start)}s",
+    }
+
+
+def run(loaded: Loaded, namespace: str, expr: str) -> list[dict]:
+    return loaded.prom.query_range(interpolate(expr, grafana_values(namespace, loaded)), loaded.start,
+                                   loaded.end, STEP_S)
+
+
+def has_data(result: list[dict]) -> bool:
+    return bool(last_values(result))
+
+
+def spec_queries(cfg: dict) -> Iterator[tuple[str, common.Panel, common.Query, int]]:
+    for spec in render.specs(cfg):
+        for row in spec.rows:
+            for panel in row.panels:
+                for i, q in enumerate(panel.queries):
+                    yield spec.uid, panel, q, i
+
+
+def panel_json(dashboards: dict, uid: str, title: str) -> dict:
+    return next(p for p in panels(dashboards[uid]) if p["title"] == title)
+
+
+def shown(loaded: Loaded, dashboards: dict, uid: str, title: str, namespace: str) -> list[tuple[str, str]]:
+    panel = panel_json(dashboards, uid, title)
+    result = [s for t in panel["targets"] for s in run(loaded, namespace, t["expr"])]
+    return stat_display(panel, result)
+
+
+# --- dashboard-linter target-promql, on Prometheus' own parser ---------------------------------------
+
+
+def _walk(node: Any, calls: tuple[str, ...], found: list[tuple[str, Any, tuple[str, ...]]]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _walk(item, calls, found)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind in ("vectorSelector", "matrixSelector"):
+        found.append((node["name"], node.get("range"), calls))
+    if kind == "call":
+        calls = (*calls, node["func"]["name"])
+    for key, value in node.items():
+        if key != "func" and isinstance(value, dict | list):
+            _walk(value, calls, found)
+
+
+def parse(prom: PrometheusServer, expr: str) -> Any:
+    resp = requests.post(f"{prom.url}/api/v1/parse_query", data={"query": expr}, timeout=30)
+    body = resp.json()
+    assert body["status"] == "success", f"{body.get('error')}\n{expr}"
+    return body["data"]
+
+
+def test_every_query_parses_and_reads_counters_through_rate_interval(loaded, dashboards):
+    # target-promql (Prometheus parses it), target-rate-interval and target-counter-agg on the AST.
+    values = {"namespace": "x", "model_name": ".*", "cluster": ".*", "__rate_interval": f"{SENTINEL_S}s"}
+    checked = 0
+    for uid, data in dashboards.items():
+        for panel, target in targets(data):
+            found: list[tuple[str, Any, tuple[str, ...]]] = []
+            _walk(parse(loaded.prom, interpolate(target["expr"], values)), (), found)
+            for name, rng, calls in found:
+                where = f"{uid} / {panel['title']} / {name}"
+                if rng is not None:
+                    assert rng == SENTINEL_S * 1000, f"{where}: range not $__rate_interval"
+                if name.endswith(COUNTER_SUFFIXES):
+                    assert calls and calls[-1] in RANGE_FUNCTIONS, f"{where}: counter outside rate()"
+            checked += 1
+        for variable in data["templating"]["list"]:
+            if variable["type"] == "query":
+                selector = variable["query"][len("label_values("):variable["query"].rindex(",")]
+                parse(loaded.prom, interpolate(selector, values))
+    assert checked > 100
+
+
+def test_variables_list_what_exists(loaded, dashboards):
+    variables = {v["name"]: v["query"] for v in dashboards[ids.DRILLDOWN]["templating"]["list"]}
+
+    def label_values(query: str, **values: str) -> set[str]:
+        query = interpolate(query, values)
+        selector, label = query[len("label_values("):-1].rsplit(", ", 1)
+        resp = requests.get(f"{loaded.prom.url}/api/v1/label/{label}/values",
+                            params={"match[]": selector, "start": loaded.start, "end": loaded.end}, timeout=30)
+        return set(resp.json()["data"])
+
+    assert label_values(variables["namespace"]) == set(SCENARIOS)
+    models = label_values(variables["model_name"], namespace="healthy-router")
+    assert models == {loaded.built["healthy-router"].deployment.model_name}
+    assert label_values(variables["model_name"], namespace="no-such-namespace") == set()
+
+
+# --- behaviour per scenario ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("namespace", HEALTHY)
+def test_healthy_every_panel_has_data(loaded, cfg, namespace):
+    present = features(loaded.built[namespace])
+    missing, exempt, titles = [], [], set()
+    for uid, panel, query, _ in spec_queries(cfg):
+        titles.add((uid, panel.title))
+        expr = catalog.query(common.dashboard_context(cfg), query.signal, **query.variant)
+        got = has_data(run(loaded, namespace, expr))
+        needed = set(query.needs) <= present
+        if needed and not got:
+            missing.append(f"{uid} / {panel.title} / {query.signal} {dict(query.variant)}")
+        if not needed:
+            exempt.append((uid, panel.title, query.needs))
+            # A query exempted for a feature the scenario lacks must then be empty, not silently
+            # reading something else; its panel says why.
+            assert not got or "alerts" in query.needs, f"{panel.title}: data without {query.needs}"
+            assert common.no_value_text(panel) != "", panel.title
+    assert not missing, f"{namespace}: panels without data:\n" + "\n".join(missing)
+    # The exemptions are exactly what the features explain, and never the bulk of the dashboards.
+    assert all(set(n) <= set(FEATURES) for *_, n in exempt)
+    assert len({(uid, title) for uid, title, _ in exempt}) < len(titles) / 4, exempt
+
+
+@pytest.mark.parametrize("namespace", HEALTHY)
+def test_healthy_status_panels_are_green(loaded, dashboards, namespace):
+    truth = loaded.built[namespace].truth
+    verdict = shown(loaded, dashboards, ids.DRILLDOWN, "Verdict: disaggregated?", namespace)
+    kv = shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace)
+    if truth["nixl_series_present"]:
+        assert verdict == [("DISAGGREGATED", "green")]
+        assert kv == [("FLOWING", "green")]
+    else:  # healthy P/D on a vLLM without NIXL metrics: say so, never red
+        assert verdict == [("CANNOT TELL", "orange")]
+        assert kv == [("NO METRICS", "orange")]
+    for signal in catalog.CHECKLIST[1:]:
+        title = next(p["title"] for p in panels(dashboards[ids.DRILLDOWN])
+                     if f'signal="{signal}"' in p["targets"][0]["expr"])
+        assert shown(loaded, dashboards, ids.DRILLDOWN, title, namespace) == [("PASS", "green")], title
+
+
+@pytest.mark.parametrize("namespace", COLLAPSED)
+def test_collapsed_reads_absent_failing_and_collapsed(loaded, dashboards, namespace):
+    truth = loaded.built[namespace].truth
+    assert truth["expected_verdict"] == "COLLAPSED"
+    assert shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace) == [("ABSENT", "red")]
+    drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
+    assert shown(loaded, dashboards, ids.DRILLDOWN, drill[0]["title"], namespace) == [("ABSENT", "red")]
+    for signal, panel in zip(catalog.CHECKLIST[1:], drill[1:5], strict=True):
+        expected = ("FAIL", "red") if truth[signal] else ("PASS", "green")
+        assert shown(loaded, dashboards, ids.DRILLDOWN, panel["title"], namespace) == [expected], panel["title"]
+    assert shown(loaded, dashboards, ids.DRILLDOWN, drill[5]["title"], namespace) == [
+        ("COLLAPSED TO AGGREGATED", "red")]
+
+
+def test_collapsed_is_the_post_mortem_all_five_signals(loaded):
+    # The collapse scenarios hold every one of the five signals, so the previous test saw five FAILs.
+    for namespace in COLLAPSED:
+        truth = loaded.built[namespace].truth
+        assert all(truth[s] for s in catalog.CHECKLIST[1:]), namespace
+
+
+@pytest.mark.parametrize("namespace", COLLAPSED)
+def test_collapsed_ttft_legs_show_the_collapse(loaded, cfg, dashboards, namespace):
+    # Prefill legs go empty (prefill idles) while decode TTFT carries the prompt compute.
+    prefill = panel_json(dashboards, ids.COORDINATOR, "Avg vLLM TTFT (Prefill)")
+    decode = panel_json(dashboards, ids.COORDINATOR, "Avg vLLM TTFT (Decode)")
+    assert not has_data(run(loaded, namespace, prefill["targets"][0]["expr"]))
+    assert "P/D deployed" in prefill["fieldConfig"]["defaults"]["noValue"]
+    decode_ttft = last_values(run(loaded, namespace, decode["targets"][0]["expr"]))
+    healthy_ttft = last_values(run(loaded, "healthy-objective", decode["targets"][0]["expr"]))
+    assert decode_ttft and healthy_ttft and decode_ttft[0] > healthy_ttft[0]
+
+
+@pytest.mark.parametrize("namespace", AGGREGATED)
+def test_aggregated_says_not_deployed_rather_than_red(loaded, dashboards, namespace):
+    assert loaded.built[namespace].truth["expected_verdict"] == "AGGREGATED_BY_DESIGN"
+    assert shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace) == [
+        ("NOT DEPLOYED", common.NEUTRAL)]
+    drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
+    for panel in drill[:5]:
+        assert shown(loaded, dashboards, ids.DRILLDOWN, panel["title"], namespace) == [
+            ("NOT DEPLOYED", common.NEUTRAL)], panel["title"]
+    assert shown(loaded, dashboards, ids.DRILLDOWN, drill[5]["title"], namespace) == [
+        ("AGGREGATED BY DESIGN", common.NEUTRAL)]
+    # No stat panel anywhere turns red, and every P/D-only panel explains its empty result.
+    for uid, data in dashboards.items():
+        for panel in panels(data):
+            if panel["type"] != "stat":
+                continue
+            colours = [c for _, c in shown(loaded, dashboards, uid, panel["title"], namespace)]
+            assert "red" not in colours, f"{uid} / {panel['title']}"
+
+
+@pytest.mark.parametrize("namespace", AGGREGATED)
+def test_aggregated_pd_panels_are_empty_with_a_reason(loaded, cfg, namespace):
+    for uid, panel, query, _ in spec_queries(cfg):
+        if not ({"pd", "nixl", "nixl_expired"} & set(query.needs)):
+            continue
+        expr = catalog.query(common.dashboard_context(cfg), query.signal, **query.variant)
+        assert not has_data(run(loaded, namespace, expr)), f"{uid} / {panel.title}"
+        text = common.no_value_text(panel)
+        assert "P/D" in text or "NIXL" in text, f"{uid} / {panel.title}: {text}"
+
+
+def test_checklist_codes_match_the_simulators_truth_over_time(loaded, cfg):
+    # Not just the last value: over the whole queried window each scenario keeps its verdict.
+    ctx = common.dashboard_context(cfg)
+    names = {"DISAGGREGATED": 0, "COLLAPSED": 1, "AGGREGATED_BY_DESIGN": 2, "NO_TRAFFIC": 3, "CANNOT_TELL": 4}
+    for namespace, scenario in loaded.built.items():
+        result = run(loaded, namespace, catalog.query(ctx, "verdict"))
+        values = {float(v) for series in result for _, v in series["values"]}
+        assert values == {names[scenario.truth["expected_verdict"]]}, (namespace, values)
+        assert not any(math.isnan(v) for v in values)
+
+
+def test_per_pod_panels_show_each_pod(loaded, cfg, dashboards):
+    # A per-pod panel lists the scenario's pods by their Kubernetes names.
+    scenario = loaded.built["healthy-objective"]
+    pods = {p.name for p in scenario.deployment.pods}
+    panel = panel_json(dashboards, ids.PERFORMANCE, "KV-cache usage per pod")
+    result = run(loaded, "healthy-objective", panel["targets"][0]["expr"])
+    assert {s["metric"][cfg["labels"]["pod"]] for s in result} == pods
