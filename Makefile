@@ -25,5 +25,11 @@ lint: $(STAMP) tools build
 	.tools/bin/promtool check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
 	.tools/bin/promtool-2 check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
 
+# A local Prometheus loaded with a simulated scenario, the doctor run against it, then stopped.
+# make demo SCENARIO=healthy_pd; make demo KEEP=1 leaves Prometheus up until Ctrl-C.
+SCENARIO ?= collapsed
+demo: $(STAMP) tools build
+	$(PY) build.py demo --scenario $(SCENARIO) $(if $(KEEP),--keep)
+
 clean:
 	rm -rf build

@@ -687,13 +687,12 @@ class Family:
 
 # EPP families, newest first; the scheduler image's vendored GAIE module decides which one it emits.
 EPP_FAMILIES = (
-    Family("llm_d_epp_", "llm-d-router v0.9 or later"),
-    Family("inference_objective_", "GAIE v1.1 or later (llm-d-inference-scheduler v0.4 to v0.8; "
-                                   "llm-d-router keeps them as deprecated copies)"),
-    Family("inference_model_", "GAIE v1.0 or older (llm-d-inference-scheduler v0.3.x or older)"),
-    Family("inference_pool_", "GAIE pool gauges (every version before llm-d-router)"),
+    Family("llm_d_epp_", "llm-d-router v0.9+"),
+    Family("inference_objective_", "GAIE v1.1+: scheduler v0.4-v0.8, or llm-d-router's deprecated copies"),
+    Family("inference_model_", "GAIE v1.0 or older: scheduler v0.3 or older"),
+    Family("inference_pool_", "GAIE pool gauges"),
     Family("inference_extension_", "GAIE scheduler internals"),
-    Family("llm_d_inference_scheduler_", "llm-d-inference-scheduler P/D decision counters (v0.4 or later)"),
+    Family("llm_d_inference_scheduler_", "P/D decision counters, scheduler v0.4+"),
 )
 # Request-metric families that replace each other: a rule reading one while another is exported
 # reads nothing.

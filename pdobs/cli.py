@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alerts import runbooks
 from delivery.inputs import RenderError
-from pdobs import artefacts, config, config_docs, doctor, output, paths, push
+from pdobs import artefacts, config, config_docs, demo, doctor, output, paths, push
 
 
 class UsageError(Exception):
@@ -45,11 +45,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("render", help="render every artefact (the default)")
     sub.add_parser("docs", help="regenerate docs/config-reference.md and the runbooks' generated sections")
     doctor.add_parser(sub)
+    demo.add_parser(sub)
     push.add_parser(sub)
     return p
 
 
-COMMANDS = {None: _render, "render": _render, "docs": _docs, "doctor": doctor.command,
+COMMANDS = {None: _render, "render": _render, "docs": _docs, "doctor": doctor.command, "demo": demo.command,
             "push": push.command}
 
 

@@ -133,7 +133,8 @@ def _nixl(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float |
 def _prefill(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float | None, str, str]:
     t = cfg["signals"]["prefill_idle_ratio"]
     value = m.prefill_ratio.get(key)
-    measured = f"{_num(value, '.2f')} per decode req" if value is not None else "no prefill requests"
+    measured = (f"{value:.2f} per decode req" if value is not None and math.isfinite(value)
+                else "no requests")
     reason = ("prefill pods finish almost no requests: decode computes the prompts itself" if status == FAIL
               else "prefill pods finish about one request per decode request")
     return measured, value, f">= {t:g} per decode req", reason
@@ -256,6 +257,7 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
             measured, value, expected, reason = MEASURE[signal](cfg, m, key, status)
             if status == NOT_APPLICABLE:
                 reason = _not_applicable_reason(code)
+            value = value if value is not None and math.isfinite(value) else None  # JSON has no NaN
             checks.append(Check(signal, TITLES[signal], measured, value, expected, status, reason))
         failing = [c.signal for c in checks if c.status == FAIL]
         labels = label_dict(level, key, aliases)

@@ -27,10 +27,13 @@ def _show(v: Version) -> str:
     return ".".join(map(str, v))
 
 
-def infer_vllm_version(names: set[str]) -> tuple[str | None, list[str]]:
-    """A version range from which names exist, and the evidence; None when nothing narrows it."""
-    lower: tuple[Version, str] | None = None
-    upper: tuple[Version, str] | None = None
+Bound = tuple[Version, str] | None
+
+
+def version_bounds(names: set[str]) -> tuple[Bound, Bound]:
+    """(at least, below) vLLM versions implied by which names exist, each with its reason."""
+    lower: Bound = None
+    upper: Bound = None
     for marker in catalog.VLLM_VERSION_MARKERS:
         if (marker.name in names) != marker.present:
             continue
@@ -39,6 +42,12 @@ def infer_vllm_version(names: set[str]) -> tuple[str | None, list[str]]:
             lower = (v, marker.why)
         elif marker.op == "<" and (upper is None or v < upper[0]):
             upper = (v, marker.why)
+    return lower, upper
+
+
+def infer_vllm_version(names: set[str]) -> tuple[str | None, list[str]]:
+    """A version range from which names exist, and the evidence; None when nothing narrows it."""
+    lower, upper = version_bounds(names)
     evidence = [f"{op} {_show(b[0])}: {b[1]}" for op, b in ((">=", lower), ("<", upper)) if b]
     if lower and upper and lower[0] >= upper[0]:
         return (f"mixed (one pod {lower[1]}, another {upper[1]}: pods on different vLLM versions?)", evidence)
@@ -74,13 +83,16 @@ def families(r: Reader) -> tuple[list[Finding], dict[Key, str], dict[Key, set[st
     for key in sorted(vllm):
         names = vllm[key]
         version, evidence = infer_vllm_version(names)
+        lower, upper = version_bounds(names)
         if version:
             versions[key] = version
         nixl = any(n.startswith(catalog.NIXL_SERIES_PREFIX) for n in names)
         text = f"{len(names)} metric names; version {version or 'not narrowed down'}"
         text += "" if nixl else f"; no NIXL metrics (vLLM < {catalog.NIXL_MIN_VLLM} or no NIXL connector)"
         findings.append(Finding("vllm", OK, text, _ns(key),
-                                {"names": len(names), "version": version, "evidence": evidence, "nixl": nixl}))
+                                {"names": len(names), "version": version, "evidence": evidence, "nixl": nixl,
+                                 "at_least": _show(lower[0]) if lower else None,
+                                 "below": _show(upper[0]) if upper else None}))
     for key in sorted(set(vllm) | set(epp)):
         names = epp.get(key, set())
         found = [f for f in catalog.EPP_FAMILIES if any(n.startswith(f.prefix) for n in names)]

@@ -10,7 +10,7 @@ AREAS = {"vllm": "vLLM", "epp": "EPP", "rules": "rules", "roles": "roles", "targ
 EXIT_MEANING = {
     EXIT_OK: "disaggregated or aggregated by design",
     EXIT_FAILING: "collapsed or failing checks",
-    EXIT_UNDECIDED: "undecided (no traffic, or cannot tell)",
+    EXIT_UNDECIDED: "undecided: no traffic, or cannot tell",
 }
 
 
