@@ -101,7 +101,7 @@ def dashboard(cfg: Config) -> Dashboard:
               (Query("nixl_transfers_per_request", {}, model, NIXL),),
               thresholds=below(t["nixl_transfers_per_request"]), no_value=NIXL_EMPTY, width=6, height=6,
               key="kv-per-request"),
-        Panel("timeseries", "KV transfer failures",
+        Panel("timeseries", "Failed transfers and notifications",
               "Failed NIXL transfers and failed notifications per second, and the failure share of "
               "transfers. vLLM 0.11.1 to 0.14 only reports failures together with a success, so a "
               "fully broken path can read 0 here: check the status panel. Healthy: 0; red above "

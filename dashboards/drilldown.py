@@ -10,6 +10,7 @@ from dashboards.common import (
     Panel,
     Query,
     Row,
+    Step,
     above,
     below,
     legend,
@@ -36,28 +37,28 @@ def _checks(cfg: Config) -> dict[str, tuple[str, str]]:
           "decode pods serve too few requests to tell. Healthy P/D: green.")
     return {
         "nixl_transfers_absent": (
-            "1. KV transfers (NIXL)",
+            "KV transfers (NIXL)",
             "Do NIXL KV transfers happen? FLOWING (green): transfers completed in the rate window. "
             "ABSENT (red): P/D is deployed and serving, yet no transfer (series missing or flat). "
             "NO METRICS (orange): prefill works but vLLM exports no NIXL series (older than 0.11.1 "
             f"or another connector). {na}"),
         "prefill_idle": (
-            "2. Prefill worker utilisation",
+            "Prefill worker utilisation",
             "Do prefill pods work? PASS: they finish at least "
             f"{s['prefill_idle_ratio']:.0%} as many requests as decode pods (about 100% in healthy "
             f"P/D). FAIL: prefill pods are up but idle. {na}"),
         "decode_does_all_work": (
-            "3. Decode share of the work",
+            "Decode share of the work",
             "Does decode do all the work? PASS: decode pods process at most "
             f"{s['decode_work_share']:.0%} of the engine tokens (prefill computes the prompts). FAIL: "
             f"decode computes the prompts itself. {na}"),
         "ttft_roles_equal": (
-            "4. TTFT prefill vs decode",
+            "TTFT prefill vs decode",
             "Are the two TTFTs different? PASS: mean decode TTFT differs from mean prefill TTFT by at "
             f"least {s['ttft_equal_tolerance']:.0%} (decode only pulls KV and runs one step). FAIL: "
             f"they are the same, or prefill has no TTFT at all. {na}"),
         "epp_ready_lt_pods": (
-            "5. EPP ready pods vs pods up",
+            "EPP ready pods vs pods up",
             "Does the EPP see every model-server pod? PASS: the EPP counts as many ready pods as there "
             "are pods exporting vLLM metrics in the namespace. FAIL: fewer (typically the prefill "
             f"pod is invisible to the scheduler). {na}"),
@@ -112,7 +113,7 @@ def dashboard(cfg: Config) -> Dashboard:
         top.append(Panel("stat", title, description, (query,), states=states(texts, colors),
                          no_value=NOT_EVALUATED, width=4, height=5, key=f"check-{signal}"))
     top.append(Panel(
-        "stat", "Verdict: disaggregated?",
+        "stat", "Verdict",
         "The checks combined. DISAGGREGATED: P/D deployed and KV cache moving. COLLAPSED TO "
         "AGGREGATED (red): prefill pods up, decode serving, no KV transfer: decode computes every "
         "prompt (the post-mortem). AGGREGATED BY DESIGN: no prefill pods. NO TRAFFIC: too few "
@@ -145,24 +146,29 @@ def dashboard(cfg: Config) -> Dashboard:
               link=ids.COORDINATOR),
     ))
 
-    epp = Row("EPP pool health", (
+    epp = Row("Pods and EPP pool health", (
         Panel("timeseries", "EPP ready pods vs model-server pods up",
               "Pods the EPP considers ready (fresh metrics), summed over the namespace's pools, against "
               "pods exporting vLLM metrics per role. Healthy: EPP ready equals prefill + decode pods; "
               "fewer means the scheduler cannot route to some pods (often the prefill pod).",
               (Query("epp_ready_pods_ns", {}, "EPP ready"), Query("vllm_pods_ns", {}, "pods up"),
                Query("vllm_pods", {}, f"{role} pods")),
-              width=8, key="epp-ready"),
+              width=6, key="epp-ready"),
+        Panel("stat", "Model-server targets down",
+              "Model-server scrape targets failing (up == 0), per role: a pod Prometheus cannot reach "
+              "still counts for Kubernetes but exports nothing. Healthy: none (the panel then reads 0).",
+              (Query("model_server_targets_down", {}, role, ("targets_down",)),), thresholds=(Step(None, "red"),),
+              no_value="0: every model-server target answers its scrape", width=6, key="targets-down"),
         Panel("timeseries", "Pool queue (EPP)",
               "Mean waiting queue over the pool's pods as the EPP sees it (prefill and decode mixed "
               f"when one pool spans both). Healthy: near 0, below {t['waiting_requests']:g}.",
-              (Query("epp_queue", {}, pool),), thresholds=above(t["waiting_requests"], "orange"), width=8,
+              (Query("epp_queue", {}, pool),), thresholds=above(t["waiting_requests"], "orange"), width=6,
               key="epp-queue"),
         Panel("timeseries", "Pool KV-cache utilisation (EPP)",
               "Mean KV-cache use over the pool's pods as the EPP sees it. Stuck at 0 while pods report "
               "usage means the EPP reads a vLLM metric name that no longer exists. Healthy: tracks "
               f"the pods' own KV usage, below {t['kv_cache_usage']:.0%}.",
-              (Query("epp_kv_usage", {}, pool),), thresholds=above(t["kv_cache_usage"]), min=0, max=1, width=8,
+              (Query("epp_kv_usage", {}, pool),), thresholds=above(t["kv_cache_usage"]), min=0, max=1, width=6,
               key="epp-kv"),
         Panel("timeseries", "Queue per model-server pod (EPP)",
               "Waiting requests of each model-server pod as the EPP last scraped them. Healthy: near 0 "

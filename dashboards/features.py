@@ -12,5 +12,6 @@ FEATURES: dict[str, str] = {
     "epp_ttft": "llm-d-router v0.9 or later (client-side TTFT at the EPP)",
     "pd_decisions": "llm-d-inference-scheduler v0.4 or later (P/D decision counters)",
     "epp_pod_queue": "an EPP exporting GAIE's per-pod queue gauge",
+    "targets_down": "a model-server target failing its scrape (none on a healthy deployment)",
     "alerts": "this project's alert rules loaded in Prometheus, and one of them firing",
 }

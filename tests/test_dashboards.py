@@ -420,3 +420,12 @@ def test_spec_errors_are_caught_at_build_time(cfg):
     with pytest.raises(AssertionError, match="first threshold"):
         common.build(cfg, replace(spec, rows=(common.Row("r", (common.Panel(
             "stat", "t", "Healthy.", (common.Query("verdict"),), thresholds=(common.Step(1, "red"),)),)),)), [])
+
+
+def test_every_alert_links_to_a_panel_that_exists(dashboards):
+    # Runbooks and alert annotations send people to a panel by dashboard uid and panel title.
+    from alerts.definitions import ALERTS
+
+    for alert in ALERTS:
+        titles = {p["title"] for p in panels(dashboards[alert.link.dashboard])}
+        assert alert.link.panel in titles, f"{alert.name} links to missing panel {alert.link.panel!r}"

@@ -45,7 +45,7 @@ SENTINEL_S = 17
 
 # namespace -> (scenario, options). Healthy P/D on each EPP family with its usual vLLM, plus old
 # vLLM; the collapse on old (no NIXL series) and current vLLM (NIXL series flat), on three EPP
-# families; aggregated serving on two.
+# families; a model-server target down; aggregated serving on two.
 SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
     "healthy-objective": ("epp_inference_objective", {}),
     "healthy-objective-disagg": ("epp_inference_objective_disagg", {}),
@@ -57,6 +57,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
                                                       "vllm_version": "0.16.0"}),
     "collapsed-model": ("collapsed", {"fault_start_min": FAULT_MIN, "epp_family": "inference_model",
                                       "vllm_version": "0.10.2"}),
+    "target-down": ("target_down", {"fault_start_min": FAULT_MIN}),
     "aggregated-objective": ("aggregated", {}),
     "aggregated-router": ("aggregated", {"epp_family": "llm_d_router", "vllm_version": "0.16.0"}),
 }
@@ -84,6 +85,8 @@ def features(scenario: scenarios.Scenario) -> set[str]:
         present.add("pd_decisions")
     if any(f.source == "pool_pod_queue" for f in epp):
         present.add("epp_pod_queue")
+    if truth.get("down_pods"):
+        present.add("targets_down")
     # "alerts" never: ALERTS comes from alert rules evaluated live, which a backfill cannot make.
     return present
 
@@ -261,7 +264,7 @@ def test_healthy_every_panel_has_data(loaded, cfg, namespace):
 @pytest.mark.parametrize("namespace", HEALTHY)
 def test_healthy_status_panels_are_green(loaded, dashboards, namespace):
     truth = loaded.built[namespace].truth
-    verdict = shown(loaded, dashboards, ids.DRILLDOWN, "Verdict: disaggregated?", namespace)
+    verdict = shown(loaded, dashboards, ids.DRILLDOWN, "Verdict", namespace)
     kv = shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace)
     if truth["nixl_series_present"]:
         assert verdict == [("DISAGGREGATED", "green")]
@@ -357,3 +360,12 @@ def test_per_pod_panels_show_each_pod(loaded, cfg, dashboards):
     panel = panel_json(dashboards, ids.PERFORMANCE, "KV-cache usage per pod")
     result = run(loaded, "healthy-objective", panel["targets"][0]["expr"])
     assert {s["metric"][cfg["labels"]["pod"]] for s in result} == pods
+
+
+def test_a_target_down_shows_in_red(loaded, dashboards):
+    truth = loaded.built["target-down"].truth
+    assert truth["down_pods"]
+    values = shown(loaded, dashboards, ids.DRILLDOWN, "Model-server targets down", "target-down")
+    assert values == [("1", "red")]
+    assert shown(loaded, dashboards, ids.DRILLDOWN, "Model-server targets down", "healthy-objective") == [
+        ("0: every model-server target answers its scrape", "")]
