@@ -10,6 +10,7 @@ present but flat) and aggregated serving by design.
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +18,10 @@ import requests
 
 from dashboards import common, ids, render
 from dashboards.features import FEATURES
-from pdobs import catalog, config, promql
+from pdobs import catalog, config
 from pdobs.prometheus_server import PrometheusServer
 from recording_rules import render as recording_rules
 from simulator import scenarios
-from simulator.render_openmetrics import backfill, backfill_rules, rule_layers
 from tests.dashboard_helpers import (
     grafana_rate_interval,
     interpolate,
@@ -109,29 +109,22 @@ def dashboards(cfg) -> dict[str, dict]:
     return {uid: b.json for uid, b in render.build_all(cfg).items()}
 
 
+def _rules(cfg: dict, folder: Path) -> Path:
+    path = folder / "recording-rules.yaml"
+    path.write_text(recording_rules.render(cfg)["prometheus/recording-rules.yaml"])
+    return path
+
+
 @pytest.fixture(scope="module")
-def loaded(cfg, tmp_path_factory) -> Iterator[Loaded]:
-    work = tmp_path_factory.mktemp("dash-prom")
+def loaded(cfg, prometheus_for_scenario, tmp_path_factory) -> Loaded:
+    # conftest's fixture backfills the data, then the recording rules layer by layer (rules
+    # evaluated live would only cover the time after the server started).
     built = {ns: scenarios.get(name, namespace=ns, duration_min=DURATION_MIN, **options)
              for ns, (name, options) in SCENARIOS.items()}
-    combined = scenarios.Scenario("dashboards", "every dashboard scenario, one namespace each",
-                                  tuple(run for s in built.values() for run in s.runs), DURATION_MIN)
-    tsdb = work / "tsdb"
-    data = backfill(combined, tsdb, interval_s=SCRAPE_S)
-    rules = work / "recording-rules.yaml"
-    rules.write_text(recording_rules.render(cfg)["prometheus/recording-rules.yaml"])
-    prom = PrometheusServer(storage_dir=tsdb, scrape_interval=f"{SCRAPE_S}s")
-    try:
-        prom.start()
-        # Rules evaluated live would only cover time after start: backfill them, one layer of
-        # groups at a time so each layer reads the records of the ones before.
-        for layer in rule_layers([rules], work / "layers"):
-            backfill_rules(prom.url, layer, tsdb, start=data.start_time, end=data.end_time,
-                           eval_interval_s=promql.duration_seconds(cfg["prometheus"]["evaluation_interval"]))
-            prom.restart()
-        yield Loaded(prom, built, data.time_at(FROM_MIN), data.end_time)
-    finally:
-        prom.stop()
+    combined = scenarios.combine(*built.values(), name="dashboards")
+    served = prometheus_for_scenario(combined, [_rules(cfg, tmp_path_factory.mktemp("dash-rules"))],
+                                     interval_s=SCRAPE_S)
+    return Loaded(served.server, built, served.time_at(FROM_MIN), served.end_time)
 
 
 def grafana_values(namespace: str, loaded: Loaded) -> dict[str, str]:
@@ -369,3 +362,46 @@ def test_a_target_down_shows_in_red(loaded, dashboards):
     assert values == [("1", "red")]
     assert shown(loaded, dashboards, ids.DRILLDOWN, "Model-server targets down", "healthy-objective") == [
         ("0: every model-server target answers its scrape", "")]
+
+
+# --- multi-cluster: the cluster variable separates clusters that share namespace and pod names ------
+
+
+@pytest.fixture(scope="module")
+def multi(prometheus_for_scenario, tmp_path_factory) -> tuple[Any, dict[str, dict]]:
+    cfg = config.load(overrides={"multi_cluster": True})
+    both = scenarios.multi_cluster(
+        scenarios.get("healthy_pd", duration_min=20),
+        scenarios.get("collapsed", duration_min=20, fault_start_min=FAULT_MIN),
+        clusters=("east", "west"))
+    served = prometheus_for_scenario(both, [_rules(cfg, tmp_path_factory.mktemp("dash-rules-mc"))])
+    return served, {uid: b.json for uid, b in render.build_all(cfg).items()}
+
+
+def test_multi_cluster_variable_and_panels_follow_the_cluster(multi):
+    served, dashboards = multi
+    start, end = served.time_at(15), served.end_time
+    variables = {v["name"]: v["query"] for v in dashboards[ids.DRILLDOWN]["templating"]["list"]}
+
+    def label_values(query: str, **values: str) -> set[str]:
+        selector, label = interpolate(query, values)[len("label_values("):-1].rsplit(", ", 1)
+        resp = requests.get(f"{served.url}/api/v1/label/{label}/values",
+                            params={"match[]": selector, "start": start, "end": end}, timeout=30)
+        return set(resp.json()["data"])
+
+    assert label_values(variables["cluster"]) == {"east", "west"}
+    assert label_values(variables["namespace"], cluster="east") == {served.scenario.deployment.namespace}
+
+    def display(uid: str, title: str, cluster: str) -> list[tuple[str, str]]:
+        panel = next(p for p in panels(dashboards[uid]) if p["title"] == title)
+        values = {"namespace": ".*", "model_name": ".*", "cluster": cluster,
+                  "__rate_interval": grafana_rate_interval(STEP_S, SCRAPE_S)}
+        result = [s for t in panel["targets"]
+                  for s in served.server.query_range(interpolate(t["expr"], values), start, end, STEP_S)]
+        return stat_display(panel, result)
+
+    assert display(ids.DRILLDOWN, "Verdict", "east") == [("DISAGGREGATED", "green")]
+    assert display(ids.DRILLDOWN, "Verdict", "west") == [("COLLAPSED TO AGGREGATED", "red")]
+    assert display(ids.COORDINATOR, "KV transfer status", "west") == [("ABSENT", "red")]
+    assert sorted(display(ids.DRILLDOWN, "Verdict", ".*")) == [("COLLAPSED TO AGGREGATED", "red"),
+                                                               ("DISAGGREGATED", "green")]
