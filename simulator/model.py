@@ -463,25 +463,33 @@ class Frame:
     entries: list[FrameEntry]
 
 
-class _CDF:
-    """Cached bucket fractions of a log-normal distribution with a given mean."""
+class _Buckets:
+    """Cumulative bucket increments for ``n`` log-normal observations around ``mean``.
+
+    Cached, since with steady traffic the same (n, mean) recurs every step; entries are
+    ``(index, increment)`` pairs with the zero increments left out."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[tuple[float, ...], float, float], list[float]] = {}
+        self._cache: dict[tuple[tuple[float, ...], float, float, float], list[tuple[int, int]]]
+        self._cache = {}
 
-    def fractions(self, bounds: tuple[float, ...], mean: float, sigma: float) -> list[float]:
-        key = (bounds, mean, sigma)
+    def increments(
+        self, bounds: tuple[float, ...], n: float, mean: float, sigma: float
+    ) -> list[tuple[int, int]]:
+        key = (bounds, n, mean, sigma)
         got = self._cache.get(key)
         if got is not None:
             return got
         if sigma <= 0 or mean <= 0:
-            got = [1.0 if mean <= b else 0.0 for b in bounds]
+            fractions = [1.0 if mean <= b else 0.0 for b in bounds]
         else:
             mu = math.log(mean) - sigma * sigma / 2
             scale = sigma * math.sqrt(2.0)
-            got = [0.5 * (1 + math.erf((math.log(b) - mu) / scale)) if b > 0 else 0.0
-                   for b in bounds]  # fmt: skip
-        if len(self._cache) > 100_000:
+            fractions = [0.5 * (1 + math.erf((math.log(b) - mu) / scale)) if b > 0 else 0.0
+                         for b in bounds]  # fmt: skip
+        # round() of a non-decreasing fraction keeps the buckets cumulative.
+        got = [(j, c) for j, f in enumerate(fractions) if (c := round(n * f))]
+        if len(self._cache) > 200_000:
             self._cache.clear()
         self._cache[key] = got
         return got
@@ -545,8 +553,9 @@ class Simulation:
         self.step_s = float(step_s)
         self.registry = Registry()
         self.targets: dict[str, Target] = {}
+        self.targets_by_tid: list[Target] = []
         self.step = 0
-        self._cdf = _CDF()
+        self._buckets = _Buckets()
         self._runs = [_RunState(i, r, 0.0) for i, r in enumerate(runs)]
 
     # -- public ------------------------------------------------------------------------------
@@ -585,6 +594,7 @@ class Simulation:
             t.up_mid = self.registry.metric(t.tid, UP, "")
             t.up_sid = self.registry.sid(t.tid, t.up_mid, "up", "")
             self.targets[ident] = t
+            self.targets_by_tid.append(t)
         return t
 
     def _step_run(
@@ -899,7 +909,7 @@ class Simulation:
             inc = act.get(key)
             if inc:
                 vals[i] += inc
-        fractions = self._cdf.fractions
+        increments = self._buckets.increments
         for first, bounds, key in lay.hists:
             obs = act.get(key)
             if not obs:
@@ -908,11 +918,8 @@ class Simulation:
             for n, mean, sigma in obs:
                 if n <= 0:
                     continue
-                frac = fractions(bounds, mean, sigma)
-                for j in range(nb):
-                    c = round(n * frac[j])
-                    if c:
-                        vals[first + j] += c
+                for j, c in increments(bounds, n, mean, sigma):
+                    vals[first + j] += c
                 vals[first + nb] += n  # +Inf
                 vals[first + nb + 1] += n  # _count
                 vals[first + nb + 2] += _q_sum(n * mean)  # _sum

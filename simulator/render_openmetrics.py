@@ -63,24 +63,28 @@ class _Chunk:
         self.values: dict[int, array] = {}
         self.steps: list[int] = []
         self.times: list[str] = []
+        # Per (target, layout): the arrays in layout order, so recording a frame is a zip.
+        self._rows: dict[tuple[int, int], list[array]] = {}
+
+    def _array(self, sid: int) -> array:
+        arr = self.values.get(sid)
+        if arr is None:
+            arr = self.values[sid] = array("d", [_NAN]) * self.length
+        return arr
 
     def record(self, frame: Frame, pos: int) -> None:
         if frame.missed:
             return
-        values = self.values
-        length = self.length
         for entry in frame.entries:
             t = entry.target
-            arr = values.get(t.up_sid)
-            if arr is None:
-                arr = values[t.up_sid] = array("d", [_NAN]) * length
-            arr[pos] = entry.up
+            self._array(t.up_sid)[pos] = entry.up
             if not entry.up or t.layout is None:
                 continue
-            for sid, v in zip(t.layout.sids, t.values, strict=True):
-                arr = values.get(sid)
-                if arr is None:
-                    arr = values[sid] = array("d", [_NAN]) * length
+            key = (t.tid, id(t.layout))
+            rows = self._rows.get(key)
+            if rows is None:
+                rows = self._rows[key] = [self._array(sid) for sid in t.layout.sids]
+            for arr, v in zip(rows, t.values, strict=True):
                 arr[pos] = v
 
 
@@ -97,7 +101,7 @@ class OpenMetricsWriter:
         p = self._prefix.get(sid)
         if p is None:
             info = self.sim.registry.series[sid]
-            target = next(t for t in self.sim.targets.values() if t.tid == info.target)
+            target = self.sim.targets_by_tid[info.target]
             labels = ",".join(x for x in (target.label_str, info.metric_labels) if x)
             p = self._prefix[sid] = f"{info.name}{{{labels}}} "
         return p

@@ -71,11 +71,11 @@ def timelines(scenario: Scenario, interval_s: float = 30.0) -> dict[str, list[Sa
                 for sid, v in zip(t.layout.sids, t.values, strict=True):
                     _put(raw, sid, k, v, n)
     reg = sim.registry
-    targets = {t.tid: t for t in sim.targets.values()}
     out: dict[str, list[Sample]] = {}
     for sid in sorted(raw):
         info = reg.series[sid]
-        labels = ",".join(x for x in (targets[info.target].label_str, info.metric_labels) if x)
+        target = sim.targets_by_tid[info.target]
+        labels = ",".join(x for x in (target.label_str, info.metric_labels) if x)
         out[f"{info.name}{{{labels}}}"] = _with_staleness(raw[sid], missed)
     return out
 
