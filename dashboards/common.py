@@ -267,9 +267,14 @@ def modern_variable(raw: JSON, cfg: Config) -> JSON:
 # --- links ---------------------------------------------------------------------------------------
 
 
-def dashboard_link(uid: str, title: str, tooltip: str) -> G.DashboardLink:
+# Panel links are data links: Grafana ignores keepTime/includeVars there, so the URL carries them.
+PANEL_LINK_QUERY = "?${__url_time_range}&${__all_variables}"
+
+
+def dashboard_link(uid: str, title: str, tooltip: str, *, panel: bool = False) -> G.DashboardLink:
     # keepTime/includeVars carry the time range and every variable (datasource, namespace, model).
-    return G.DashboardLink(title=title, uri=f"/d/{uid}", type="link", icon="dashboard", tooltip=tooltip,
+    uri = f"/d/{uid}" + (PANEL_LINK_QUERY if panel else "")
+    return G.DashboardLink(title=title, uri=uri, type="link", icon="dashboard", tooltip=tooltip,
                            keepTime=True, includeVars=True)
 
 
@@ -474,7 +479,8 @@ def build(cfg: Config, spec: Dashboard, others: Iterable[Dashboard]) -> Built:
         plinks = []
         if panel.link:
             plinks.append(modern_link(to_json(dashboard_link(
-                panel.link, f"Open {titles[panel.link]}", f"{titles[panel.link]} for the same selection"))))
+                panel.link, f"Open {titles[panel.link]}", f"{titles[panel.link]} for the same selection",
+                panel=True))))
         out_panels.append(modern_panel(raw_panel, panel, unit, plinks))
 
     out: JSON = {
