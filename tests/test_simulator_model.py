@@ -502,3 +502,24 @@ def test_live_endpoint_advances_and_switches_without_resetting_counters():
     with LiveEndpoint(down, speed=600) as ep:
         time.sleep(0.1)
         assert ep.exposition(f"-/llm-d/{down.truth['down_pods']['decode-1']}")[0] == 503
+
+
+def test_simulator_never_reads_the_signal_catalog():
+    # The simulator must model the exporters from the reference, not from the catalog it checks.
+    import ast
+    from pathlib import Path
+
+    allowed = {"pdobs.tools", "pdobs.paths", "pdobs.prometheus_server"}
+    for path in Path(S.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "pdobs":
+                names = {f"pdobs.{a.name}" for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module}
+            elif isinstance(node, ast.Import):
+                names = {a.name for a in node.names}
+            else:
+                continue
+            for name in names:
+                if name == "pdobs" or name.startswith("pdobs."):
+                    assert name in allowed, (path, name)
