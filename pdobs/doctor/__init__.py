@@ -103,6 +103,9 @@ def command(args: argparse.Namespace) -> int:
                             password_file=args.password_file)
         prom = Prometheus(args.prometheus, creds, ca_file=args.ca_file, insecure=args.insecure_skip_verify,
                           timeout=args.timeout, time=parse_time(args.time))
+        if args.insecure_skip_verify:
+            print(f"warning: not verifying the TLS certificate of {prom.shown} (--insecure-skip-verify)",
+                  file=sys.stderr)
         result = diagnose(cfg, prom, _scope(args))
     except (PrometheusError, CredentialsError, ScopeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ a message: errors name the URL (with any user:password@ part removed) and the re
 import math
 import os
 import time as _time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 TOKEN_ENV = "PROMETHEUS_TOKEN"
 USERNAME_ENV = "PROMETHEUS_USERNAME"
@@ -120,6 +122,9 @@ class Prometheus:
         if ca_file is not None and not ca_file.is_file():
             raise CredentialsError(f"--ca-file {ca_file}: no such file")
         self.verify: bool | str = False if insecure else str(ca_file) if ca_file else True
+        if insecure:
+            # The user asked for it; one line from the command beats a warning per request.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
 
     # --- transport ------------------------------------------------------------------------
     def _call(self, method: str, path: str, data: Mapping[str, Any] | None = None,

@@ -169,8 +169,8 @@ def explain_missing(token: str, names: set[str]) -> str | None:
     if token in names:
         return None
     if token + catalog.COUNTER_SUFFIX in names:
-        return (f"{token} does not exist: counters are exported with {catalog.COUNTER_SUFFIX} "
-                f"({token}{catalog.COUNTER_SUFFIX}), so this reads nothing")
+        return (f"{token}, which does not exist: counters are exported with {catalog.COUNTER_SUFFIX} "
+                f"({token}{catalog.COUNTER_SUFFIX}), so it reads nothing")
     base, suffix = token, ""
     for s in catalog.HISTOGRAM_SUFFIXES:
         if token.endswith(s):
@@ -178,13 +178,13 @@ def explain_missing(token: str, names: set[str]) -> str | None:
     if base in catalog.RENAMED:
         new, when = catalog.RENAMED[base]
         if new + suffix in names:
-            return f"{token} is gone ({when}); this Prometheus has {new}{suffix}"
+            return f"{token}, which is gone ({when}); this Prometheus has {new}{suffix}"
     for family in catalog.EPP_REQUEST_FAMILIES:
         if token.startswith(family):
             for other in catalog.EPP_REQUEST_FAMILIES:
                 twin = other + token[len(family):]
                 if other != family and twin in names:
-                    return f"{token} does not exist: this EPP exports {twin} (another EPP version's name)"
+                    return f"{token}, which does not exist: this EPP exports {twin} (another EPP version's name)"
     return None
 
 

@@ -1,0 +1,258 @@
+"""`build.py doctor` against a real Prometheus backfilled with every simulator scenario.
+
+All scenarios share one server, one namespace each, so one doctor run covers them; the verdict
+and every signal's PASS/FAIL must be what each scenario's ground truth says.
+"""
+
+import json
+
+import pytest
+
+from pdobs import catalog, cli, config
+from pdobs.demo import TRUTH_VERDICT
+from recording_rules import render as recording_rules
+from simulator import scenarios
+
+ALERTS_FILE = "prometheus/alerts.yaml"
+
+# How each checklist signal reads in the scenario truth: True means the signal FAILs.
+TRUTH_FAILS = {
+    "nixl_transfers_absent": lambda t: not t["kv_transfer_observed"],
+    "prefill_idle": lambda t: t["prefill_idle"],
+    "decode_does_all_work": lambda t: t["decode_does_all_work"],
+    "ttft_roles_equal": lambda t: t["ttft_roles_equal"],
+    "epp_ready_lt_pods": lambda t: t["epp_ready_lt_pods"],
+}
+NOT_ACTIVE = ("AGGREGATED_BY_DESIGN", "NO_TRAFFIC")  # the checks do not apply: no P/D at work
+
+
+def expected_status(truth: dict, signal: str) -> str:
+    if truth["expected_verdict"] in NOT_ACTIVE:
+        return "N/A"
+    return "FAIL" if TRUTH_FAILS[signal](truth) else "PASS"
+
+
+def expected_exit(truth: dict) -> int:
+    verdict = truth["expected_verdict"]
+    failing = {s for s in catalog.CHECKLIST if expected_status(truth, s) == "FAIL"}
+    if verdict == "CANNOT_TELL":
+        failing.discard("nixl_transfers_absent")  # no NIXL metrics to show it: undecided, not failing
+    if verdict == "COLLAPSED" or failing:
+        return 1
+    return 0 if verdict in ("DISAGGREGATED", "AGGREGATED_BY_DESIGN") else 3
+
+
+def _namespace(name: str) -> str:
+    return name.replace("_", "-")
+
+
+# Every fault starts by minute 10 and the transient ones end by minute 15: 25 minutes leave two
+# rate windows of end state, and keep the backfill small.
+DURATION_MIN = 25
+
+
+def _all_scenarios() -> scenarios.Scenario:
+    parts = [scenarios.get(name, namespace=_namespace(name), duration_min=DURATION_MIN)
+             for name in scenarios.ALL if name != "scale"]
+    parts.append(scenarios.get("scale", prefill_pods=2, decode_pods=3, namespace="scale", duration_min=DURATION_MIN))
+    return scenarios.combine(*parts, name="doctor-all")
+
+
+@pytest.fixture(scope="module")
+def rule_files(tmp_path_factory):
+    """Our rules as `make build` writes them, so the rules check sees them loaded."""
+    cfg = config.load()
+    out = tmp_path_factory.mktemp("doctor-rules")
+    files = recording_rules.render(cfg)
+    from alerts import render as alert_rules
+
+    files.update(alert_rules.render(cfg))
+    paths = []
+    for rel in ("prometheus/recording-rules.yaml", ALERTS_FILE):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(files[rel])
+        paths.append(out / rel)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def served(prometheus_for_scenario, rule_files):
+    # The doctor inlines every query, so the recording rules are loaded but not backfilled.
+    return prometheus_for_scenario(_all_scenarios(), rule_files, backfill_recording_rules=False)
+
+
+@pytest.fixture(autouse=True)
+def no_credentials_from_the_outside(monkeypatch):
+    for name in ("PROMETHEUS_TOKEN", "PROMETHEUS_USERNAME", "PROMETHEUS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run_doctor(capsys, url: str, *args: str) -> tuple[int, str, str]:
+    code = cli.main(["doctor", "--prometheus", url, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def report(served):
+    """One unscoped JSON run over every namespace (module-scoped, so no capsys: call main directly)."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["doctor", "--prometheus", served.url, "--time", str(served.end_time), "--output", "json"])
+    return code, json.loads(buf.getvalue())
+
+
+def _deployment(data: dict, namespace: str) -> dict:
+    found = [d for d in data["deployments"] if d["labels"]["namespace"] == namespace]
+    assert len(found) == 1, f"{namespace}: {len(found)} deployments in the report"
+    return found[0]
+
+
+def test_one_run_reports_every_namespace(served, report):
+    code, data = report
+    parts = served.scenario.truth["parts"]
+    assert {d["labels"]["namespace"] for d in data["deployments"]} == set(parts)
+    assert code == 1  # some scenarios collapse
+    assert code == data["exit_code"]
+
+
+@pytest.mark.parametrize("name", [*[n for n in scenarios.ALL if n != "scale"], "scale"])
+def test_verdict_and_every_signal_match_the_scenario_truth(served, report, name):
+    ns = _namespace(name)
+    truth = served.scenario.truth["parts"][ns]
+    dep = _deployment(report[1], ns)
+    assert dep["verdict"] == TRUTH_VERDICT[truth["expected_verdict"]], dep["reason"]
+    statuses = {c["signal"]: c["status"] for c in dep["checks"]}
+    assert list(statuses) == list(catalog.CHECKLIST)
+    assert statuses == {s: expected_status(truth, s) for s in catalog.CHECKLIST}, dep["checks"]
+    assert dep["exit_code"] == expected_exit(truth)
+    # The measured numbers are the quantities the truth describes.
+    assert dep["prefill_pods"] + dep["decode_pods"] == truth["vllm_pods_up"]
+    epp = next(c for c in dep["checks"] if c["signal"] == "epp_ready_lt_pods")
+    assert epp["measured"] == f"{truth['epp_ready_pods']} ready / {truth['vllm_pods_up']} up"
+    nixl = next(c for c in dep["checks"] if c["signal"] == "nixl_transfers_absent")
+    if truth["kv_transfer_observed"]:
+        assert nixl["value"] > 0
+    elif not truth["nixl_series_present"]:
+        assert nixl["value"] is None and nixl["measured"] == "no NIXL series"
+    if truth["expected_verdict"] == "COLLAPSED":
+        assert dep["runbook"].endswith("/PDDisaggregationCollapsed.md")
+    if truth["expected_verdict"] == "CANNOT_TELL":
+        assert "0.11.1" in dep["reason"]
+        assert dep["runbook"].endswith("/PDKVTransferMetricsMissing.md")
+
+
+@pytest.mark.parametrize(("name", "verdict"), [
+    ("collapsed", "COLLAPSED TO AGGREGATED"), ("healthy_pd", "DISAGGREGATED"),
+    ("aggregated", "AGGREGATED BY DESIGN"), ("idle_pd", "NO TRAFFIC"), ("old_vllm", "CANNOT TELL"),
+    ("epp_mismatch_persistent", "DISAGGREGATED"),
+])
+def test_exit_code_and_text_for_one_namespace(capsys, served, name, verdict):
+    ns = _namespace(name)
+    code, out, err = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace", ns)
+    assert err == ""
+    assert code == expected_exit(served.scenario.truth["parts"][ns])
+    assert f"Verdict:   {verdict}:" in out
+    assert out.count("Verdict:") == 1  # the other namespaces are out of scope
+    for title in ("KV transfers (NIXL)", "Prefill worker utilisation", "Decode share of the work",
+                  "TTFT decode vs prefill", "EPP ready pods vs pods up"):
+        assert title in out
+    assert "pd-diagnostic-drilldown" in out
+
+
+def test_dashboard_link_uses_grafana_url(capsys, served, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("grafana: {url: 'https://grafana.example/'}\n")
+    code, out, _ = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace", "healthy-pd",
+                              "--config", str(cfg))
+    assert code == 0
+    link = "https://grafana.example/d/pd-diagnostic-drilldown?var-namespace=healthy-pd&var-model_name=Qwen%2FQwen3-0.6B"
+    assert link in out
+
+
+def _findings(data: dict, area: str, namespace: str | None = None) -> list[dict]:
+    return [f for f in data["findings"] if f["area"] == area and (namespace is None or f["namespace"] == namespace)]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+@pytest.mark.parametrize("name", ["healthy_pd", "collapsed", "old_vllm", "epp_inference_model",
+                                  "epp_inference_objective_disagg", "epp_llm_d_router"])
+def test_vllm_version_range_holds_the_true_version(served, report, name):
+    ns = _namespace(name)
+    truth = served.scenario.truth["parts"][ns]
+    (finding,) = _findings(report[1], "vllm", ns)
+    true = _version(truth["vllm_version"])
+    details = finding["details"]
+    assert details["at_least"] or details["below"], finding
+    if details["at_least"]:
+        assert true >= _version(details["at_least"]), finding
+    if details["below"]:
+        assert true < _version(details["below"]), finding
+    assert details["nixl"] == truth["nixl_series_present"]
+
+
+EPP_FAMILIES_OF = {
+    "inference_model": {"inference_model_*"},
+    "inference_objective": {"inference_objective_*"},
+    "inference_objective_disagg": {"inference_objective_*"},
+    "llm_d_router": {"llm_d_epp_*", "inference_objective_*"},
+}
+
+
+@pytest.mark.parametrize("name", ["healthy_pd", "epp_inference_model", "epp_inference_objective_disagg",
+                                  "epp_llm_d_router"])
+def test_epp_family_is_the_one_the_scenario_exports(served, report, name):
+    ns = _namespace(name)
+    truth = served.scenario.truth["parts"][ns]
+    (finding,) = _findings(report[1], "epp", ns)
+    request_families = {f for f in finding["details"]["families"]
+                        if f.rstrip("*") in catalog.EPP_REQUEST_FAMILIES}
+    assert request_families == EPP_FAMILIES_OF[truth["epp_family"]], finding
+
+
+def test_rules_roles_and_down_targets_are_reported(served, report):
+    data = report[1]
+    (rules,) = _findings(data, "rules")
+    assert rules["level"] == "ok", rules["message"]
+    assert rules["details"]["recording_loaded"] == rules["details"]["recording_expected"]
+    assert set(rules["details"]["alerts_loaded"]) == set(rules["details"]["alerts_expected"])
+    assert [f["level"] for f in _findings(data, "roles")] == ["ok"]
+    down_pod = served.scenario.truth["parts"]["target-down"]["down_pods"]["decode-1"]
+    targets = _findings(data, "targets")
+    assert [f["namespace"] for f in targets] == ["target-down"]
+    assert down_pod in targets[0]["message"]
+    assert not _findings(data, "gotcha")
+
+
+def test_empty_namespace_is_bad_input_naming_what_exists(capsys, served):
+    code, out, err = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace", "nothing-here")
+    assert code == 2 and out == ""
+    assert err.startswith("error: namespace=nothing-here: no vLLM series")
+    assert served.url in err and "collapsed / Qwen/Qwen3-0.6B" in err
+
+
+def test_prometheus_without_the_metrics_is_bad_input(capsys, prometheus_server):
+    empty = prometheus_server()
+    code, out, err = run_doctor(capsys, empty.url)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: no vLLM metrics in Prometheus at {empty.url}")
+    assert "scraping the model-server pods" in err
+
+
+def test_data_older_than_the_lookback_says_when_it_looked(capsys, served):
+    code, _, err = run_doctor(capsys, served.url, "--time", str(served.end_time + 3600))
+    assert code == 2
+    assert "no vLLM metrics" in err and "UTC" in err
+
+
+def test_bad_time_and_bad_url_are_bad_input(capsys, served):
+    code, _, err = run_doctor(capsys, served.url, "--time", "yesterday")
+    assert code == 2 and "--time 'yesterday'" in err
+    code, _, err = run_doctor(capsys, "localhost:9090")
+    assert code == 2 and "expected an http" in err
