@@ -6,6 +6,7 @@ merge into an existing config. Secrets are read from files (`routing_key_file`, 
 so the config itself holds none.
 """
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -191,8 +192,15 @@ def config(cfg: Config, alerts: list[Alert]) -> dict[str, Any]:
         "repeat_interval": am["repeat_interval"],
     }
     if names:
-        route["routes"] = [{"matchers": [_matcher("alertname", names)],
-                            "routes": _severity_routes(cfg, list(SEVERITIES))}]
+        severity_routes = _severity_routes(cfg, list(SEVERITIES))
+        explained = [n for n in EXPLAINED_BY_COLLAPSE if n in names] if COLLAPSE in names else []
+        children = []
+        if explained:
+            # Same receivers, a longer first wait: the verdict may turn true an evaluation or two
+            # after its components, and only an alert already in Alertmanager can inhibit.
+            children.append({"matchers": [_matcher("alertname", explained)],
+                             "group_wait": am["explained_group_wait"], "routes": copy.deepcopy(severity_routes)})
+        route["routes"] = [{"matchers": [_matcher("alertname", names)], "routes": children + severity_routes}]
     receivers: list[dict[str, Any]] = [{"name": am["default_receiver"]}]
     if "pagerduty" in used:
         receivers.append({"name": _receiver_name(cfg, "pagerduty"), "pagerduty_configs": [_pagerduty(cfg)]})

@@ -131,6 +131,9 @@ def _semantic_checks(cfg: Config) -> list[str]:
             f"scrape intervals ({promql.format_duration(4 * scrape)}) so rate() always has samples"
         )
     am = cfg["alertmanager"]
+    if promql.duration_seconds(am["explained_group_wait"]) < promql.duration_seconds(am["group_wait"]):
+        problems.append(f"alertmanager.explained_group_wait: got {am['explained_group_wait']!r}; expected at "
+                        f"least group_wait ({am['group_wait']}), or the verdict arrives too late to inhibit")
     names = {"alertmanager.default_receiver": am["default_receiver"],
              "alertmanager.pagerduty.receiver": am["pagerduty"]["receiver"],
              "alertmanager.slack.receiver": am["slack"]["receiver"]}

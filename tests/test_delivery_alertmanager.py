@@ -113,6 +113,18 @@ def test_collapse_inhibits_exactly_the_components_it_explains(default_config):
     assert targets == set(alertmanager.EXPLAINED_BY_COLLAPSE) & names
 
 
+def test_explained_components_wait_longer_for_the_verdict(default_config):
+    cfg, _files, path = default_config
+    (ours,) = yaml.safe_load(path.read_text())["route"]["routes"]
+    first = ours["routes"][0]
+    names = {a.name for a in ALERTS}
+    explained = "|".join(n for n in alertmanager.EXPLAINED_BY_COLLAPSE if n in names)
+    assert first["matchers"] == [f'alertname=~"{explained}"']
+    assert first["group_wait"] == cfg["alertmanager"]["explained_group_wait"]
+    assert first["routes"] == ours["routes"][1:], "same receivers as every other alert of ours"
+    assert "&id" not in path.read_text(), "no YAML anchors: people merge this file by hand"
+
+
 def _notification(alert: Any, status: str, cfg: dict[str, Any]) -> dict[str, Any]:
     labels = {"alertname": alert.name, "severity": alert.severity, "namespace": NAMESPACE, "model_name": MODEL}
     annotations = {"summary": alert.annotations["summary"],

@@ -18,6 +18,7 @@ BAD = [
     ({"alertmanager": {"routing": {"critical": ["opsgenie"]}}}, "alertmanager.routing.critical", "pagerduty, slack"),
     ({"alertmanager": {"routing": {"page": ["pagerduty"]}}}, "alertmanager.routing.page", "unknown key"),
     ({"alertmanager": {"group_wait": "soon"}}, "alertmanager.group_wait", "duration"),
+    ({"alertmanager": {"explained_group_wait": "10s"}}, "alertmanager.explained_group_wait", "at least group_wait"),
     ({"alertmanager": {"pagerduty": {"url": "events.pagerduty.com"}}}, "alertmanager.pagerduty.url", "http"),
     ({"alertmanager": {"slack": {"channel": "#two words"}}}, "alertmanager.slack.channel", "channel"),
     ({"alertmanager": {"slack": {"receiver": "pd-null"}}}, "alertmanager.slack.receiver", "distinct"),
