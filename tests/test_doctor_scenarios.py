@@ -158,19 +158,33 @@ def test_exit_code_and_text_for_one_namespace(capsys, served, name, verdict):
     assert f"Verdict:   {verdict}:" in out
     assert out.count("Verdict:") == 1  # the other namespaces are out of scope
     for title in ("KV transfers (NIXL)", "Prefill worker utilisation", "Decode share of the work",
-                  "TTFT decode vs prefill", "EPP ready pods vs pods up"):
+                  "TTFT prefill vs decode", "EPP ready pods vs pods up"):
         assert title in out
     assert "pd-diagnostic-drilldown" in out
 
 
-def test_dashboard_link_uses_grafana_url(capsys, served, tmp_path):
+def _drilldown_panel_ids() -> dict[str, int]:
+    """Panel title -> id in the drill-down exactly as `make build` renders it."""
+    from dashboards import render as dashboards_render
+
+    rendered = json.loads(dashboards_render.render(config.load())["dashboards/pd-diagnostic-drilldown.json"])
+    return {p["title"]: p["id"] for p in rendered["panels"]}
+
+
+@pytest.mark.parametrize(("name", "panel"), [
+    ("healthy_pd", "Verdict"), ("collapsed", "Verdict"),
+    ("epp_mismatch_persistent", "EPP ready pods vs pods up"),
+])
+def test_dashboard_link_opens_the_panel_that_shows_it(capsys, served, tmp_path, name, panel):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("grafana: {url: 'https://grafana.example/'}\n")
-    code, out, _ = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace", "healthy-pd",
-                              "--config", str(cfg))
-    assert code == 0
-    link = "https://grafana.example/d/pd-diagnostic-drilldown?var-namespace=healthy-pd&var-model_name=Qwen%2FQwen3-0.6B"
-    assert link in out
+    ns = _namespace(name)
+    _, out, _ = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace", ns, "--config", str(cfg))
+    ids = _drilldown_panel_ids()
+    assert panel in ids, sorted(ids)
+    link = (f"https://grafana.example/d/pd-diagnostic-drilldown?var-namespace={ns}"
+            f"&var-model_name=Qwen%2FQwen3-0.6B&viewPanel={ids[panel]}")
+    assert f"Dashboard: {link} (panel \"{panel}\")" in out
 
 
 def _findings(data: dict, area: str, namespace: str | None = None) -> list[dict]:

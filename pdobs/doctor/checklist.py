@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from dashboards import common as dashboards
+from dashboards import drilldown, ids
+from dashboards import render as dashboards_render
 from pdobs import catalog
 from pdobs.doctor.model import CANNOT_TELL, FAIL, NOT_APPLICABLE, PASS, Check, Deployment
 from pdobs.doctor.queries import Key, Reader, label_dict, project
 
 Config = dict[str, Any]
 
-DASHBOARD_UID = "pd-diagnostic-drilldown"
-DASHBOARD_PANEL = 'top row "Is this deployment actually disaggregated?"'
+DASHBOARD_UID = ids.DRILLDOWN
+VERDICT_PANEL = "verdict"  # panel keys in the drill-down: "verdict" and "check-<signal>"
 # Dashboard variable of each level key (issue 5's variables).
 DASHBOARD_VARS = {"cluster": "cluster", "namespace": "namespace", "model": "model_name"}
 
@@ -32,11 +35,12 @@ SIGNAL_ALERT = {
 }
 VERDICT_ALERT = {1: "PDDisaggregationCollapsed", 4: "PDKVTransferMetricsMissing"}
 
+# Titles when the drill-down has no panel for a signal (it normally has: its titles win).
 TITLES = {
     "nixl_transfers_absent": "KV transfers (NIXL)",
     "prefill_idle": "Prefill worker utilisation",
     "decode_does_all_work": "Decode share of the work",
-    "ttft_roles_equal": "TTFT decode vs prefill",
+    "ttft_roles_equal": "TTFT prefill vs decode",
     "epp_ready_lt_pods": "EPP ready pods vs pods up",
 }
 
@@ -153,12 +157,12 @@ def _ttft(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float |
     tol = cfg["signals"]["ttft_equal_tolerance"]
     ratio = m.ttft_ratio.get(key)
     prefill, decode = m.ttft["prefill"].get(key), m.ttft["decode"].get(key)
-    legs = f"{_ms(decode)} / {_ms(prefill)}"
+    legs = f"decode {_ms(decode)} / prefill {_ms(prefill)}"
     if ratio is None or not math.isfinite(ratio):
-        measured = f"no ratio ({legs})"
+        measured = legs
         reason = "prefill pods record no TTFT: they compute no prompts"
     else:
-        measured = f"{ratio:.2f} ({legs})"
+        measured = f"{legs} = {ratio:.2f}"
         reason = ("TTFT is the same on both roles: decode computes the first token itself" if status == FAIL
                   else "decode TTFT differs from prefill TTFT (it waits for the KV pull, not a prefill)")
     return measured, ratio, f"differs from 1 by >= {_pct(tol)}", reason
@@ -232,13 +236,35 @@ def _runbook(cfg: Config, code: int | None, failing: list[str]) -> str | None:
     return cfg["runbook_url"].format(alert=alert, alert_lower=alert.lower())
 
 
-def dashboard_link(cfg: Config, labels: dict[str, str]) -> str:
+@dataclass(frozen=True)
+class PanelRef:
+    id: int
+    title: str
+
+
+def drilldown_panels(cfg: Config) -> dict[str, PanelRef]:
+    """The drill-down's panels by key, with the ids the rendered dashboard gives them."""
+    spec = drilldown.dashboard(cfg)
+    built = dashboards.build(cfg, spec, dashboards_render.specs(cfg))
+    return {p.ident: PanelRef(built.ids[p.ident], p.title) for row in spec.rows for p in row.panels}
+
+
+def _panel(panels: dict[str, PanelRef], code: int | None, failing: list[str]) -> PanelRef | None:
+    """The panel that shows the problem: the verdict when it is one, else the first failing signal."""
+    key = VERDICT_PANEL if code in VERDICT_ALERT or not failing else f"check-{failing[0]}"
+    return panels.get(key) or panels.get(VERDICT_PANEL)
+
+
+def dashboard_link(cfg: Config, labels: dict[str, str], panel: PanelRef | None) -> str:
     base = cfg["grafana"]["url"].rstrip("/")
+    name = f'panel "{panel.title}"' if panel else "the top row"
     if not base:
-        return (f"dashboard uid {DASHBOARD_UID} (build/dashboards/{DASHBOARD_UID}.json), {DASHBOARD_PANEL}; "
+        return (f"dashboard uid {DASHBOARD_UID} (build/dashboards/{DASHBOARD_UID}.json), {name}; "
                 "set grafana.url for a link")
-    query = urlencode({f"var-{DASHBOARD_VARS[k]}": v for k, v in labels.items()})
-    return f"{base}/d/{DASHBOARD_UID}?{query} ({DASHBOARD_PANEL})"
+    params = {f"var-{DASHBOARD_VARS[k]}": v for k, v in labels.items()}
+    if panel:
+        params["viewPanel"] = str(panel.id)
+    return f"{base}/d/{DASHBOARD_UID}?{urlencode(params)} ({name})"
 
 
 def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deployment]:
@@ -247,6 +273,7 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
     level = r.keys(*NS_MODEL)
     ns_level = r.keys(*NS)
     aliases = dict(zip(level, r.ctx.keys(*NS_MODEL), strict=True))
+    panels = drilldown_panels(cfg)
     out = []
     for key in m.deployments:
         raw = m.verdict.get(key)
@@ -258,7 +285,8 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
             if status == NOT_APPLICABLE:
                 reason = _not_applicable_reason(code)
             value = value if value is not None and math.isfinite(value) else None  # JSON has no NaN
-            checks.append(Check(signal, TITLES[signal], measured, value, expected, status, reason))
+            title = panels[f"check-{signal}"].title if f"check-{signal}" in panels else TITLES[signal]
+            checks.append(Check(signal, title, measured, value, expected, status, reason))
         failing = [c.signal for c in checks if c.status == FAIL]
         labels = label_dict(level, key, aliases)
         version = versions.get(project(key, level, ns_level))
@@ -271,6 +299,6 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
             verdict_code=code,
             reason=_verdict_reason(cfg, m, key, code, failing, version),
             runbook=_runbook(cfg, code, failing),
-            dashboard=dashboard_link(cfg, labels),
+            dashboard=dashboard_link(cfg, labels, _panel(panels, code, failing)),
         ))
     return out
