@@ -736,6 +736,14 @@ def _pods_with_both_roles(ctx: Ctx, v: Variant) -> str:
     return f"{prefill}\nand {on}\n{decode}"
 
 
+def _vllm_clusters(ctx: Ctx, v: Variant) -> str:
+    """Values of the cluster label on vLLM series, whether or not multi_cluster is on: two values
+    with it off mean deployments of different clusters get merged."""
+    cluster, pods = ctx.label("cluster"), ctx.by(*NS, "pod")
+    return (f"count by ({cluster}) (count by ({cluster}, {pods}) "
+            f"({ctx.vllm('vllm:num_requests_running')}))")
+
+
 def _targets_down(ctx: Ctx, v: Variant) -> str:
     return f"{_with_scope(ctx, 'cluster', 'namespace').vllm('up')} == 0"
 
@@ -762,6 +770,8 @@ def _doctor_signals() -> list[Signal]:
         Signal("vllm_pods_with_both_roles", None, NS_MODEL, "short",
                "Model-server pods that match both the prefill and the decode role.", _pods_with_both_roles),
         Signal("targets_down", None, NS, "short", "Scrape targets down (up == 0).", _targets_down),
+        Signal("vllm_clusters", None, (), "short", "Model-server pods per value of the cluster label.",
+               _vllm_clusters),
         Signal("epp_kv_reads_missing_metric", None, NS_POOL, "percentunit",
                "Pools whose EPP KV utilisation stays 0 because the EPP reads a vLLM metric that is gone.",
                _epp_kv_reads_missing_metric),

@@ -15,7 +15,7 @@ CANNOT_TELL_CODE = 4  # catalog.VERDICTS code
 @dataclass
 class Finding:
     """Something found before the metrics: families, versions, rules, roles, gotchas."""
-    area: str  # vllm | epp | rules | roles | targets | gotcha
+    area: str  # vllm | epp | rules | roles | clusters | targets | gotcha
     level: str  # ok | info | warn
     message: str
     namespace: str | None = None

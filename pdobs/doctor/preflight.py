@@ -264,6 +264,18 @@ def targets(r: Reader) -> list[Finding]:
                     "vanish from every signal", ns, {"targets": sorted(v)}) for ns, v in sorted(down.items())]
 
 
+def clusters(cfg: Config, r: Reader) -> list[Finding]:
+    """Series from several clusters while multi_cluster is off get merged into one deployment."""
+    label = cfg["labels"]["cluster"]
+    values = sorted({row.get(label, "") for row in r.rows("vllm_clusters")} - {""})
+    if cfg["multi_cluster"] or len(values) < 2:
+        return []
+    return [Finding("clusters", WARN, (
+        f"vLLM series carry {len(values)} values of the {label} label ({', '.join(values[:5])}) but multi_cluster "
+        "is off: pods of different clusters with the same namespace are counted together; set multi_cluster: true"),
+        details={"clusters": values})]
+
+
 def epp_kv_gauge(r: Reader) -> list[Finding]:
     rows = r.rows("epp_kv_reads_missing_metric")
     pools = _pods(({**row, r.ctx.label("pod"): row.get("name", "?")} for row in rows), r)
@@ -279,6 +291,7 @@ def run(cfg: Config, r: Reader) -> tuple[list[Finding], dict[Key, str]]:
     groups = r.prom.rules()
     found += rules(cfg, r.prom, groups)
     found += roles(cfg, r)
+    found += clusters(cfg, r)
     found += targets(r)
     found += epp_kv_gauge(r)
     found += foreign_rules(cfg, groups, known_names(r.prom))

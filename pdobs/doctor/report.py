@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 from pdobs.doctor.model import EXIT_FAILING, EXIT_OK, EXIT_UNDECIDED, Deployment, Report
 
-AREAS = {"vllm": "vLLM", "epp": "EPP", "rules": "rules", "roles": "roles", "targets": "targets",
-         "gotcha": "gotcha"}
+AREAS = {"vllm": "vLLM", "epp": "EPP", "rules": "rules", "roles": "roles", "clusters": "clusters",
+         "targets": "targets", "gotcha": "gotcha"}
 EXIT_MEANING = {
     EXIT_OK: "disaggregated or aggregated by design",
     EXIT_FAILING: "collapsed or failing checks",
