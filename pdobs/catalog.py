@@ -739,7 +739,8 @@ def _pods_with_both_roles(ctx: Ctx, v: Variant) -> str:
 def _vllm_clusters(ctx: Ctx, v: Variant) -> str:
     """Values of the cluster label on vLLM series, whether or not multi_cluster is on: two values
     with it off mean deployments of different clusters get merged."""
-    cluster, pods = ctx.label("cluster"), ctx.by(*NS, "pod")
+    cluster = ctx.label("cluster")
+    pods = ", ".join([cluster, ctx.label("namespace"), ctx.label("pod")])
     return (f"count by ({cluster}) (count by ({cluster}, {pods}) "
             f"({ctx.vllm('vllm:num_requests_running')}))")
 

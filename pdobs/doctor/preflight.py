@@ -266,9 +266,11 @@ def targets(r: Reader) -> list[Finding]:
 
 def clusters(cfg: Config, r: Reader) -> list[Finding]:
     """Series from several clusters while multi_cluster is off get merged into one deployment."""
+    if cfg["multi_cluster"]:
+        return []
     label = cfg["labels"]["cluster"]
     values = sorted({row.get(label, "") for row in r.rows("vllm_clusters")} - {""})
-    if cfg["multi_cluster"] or len(values) < 2:
+    if len(values) < 2:
         return []
     return [Finding("clusters", WARN, (
         f"vLLM series carry {len(values)} values of the {label} label ({', '.join(values[:5])}) but multi_cluster "
