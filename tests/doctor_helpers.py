@@ -35,8 +35,9 @@ class Proxy:
     """Forwards every request to `upstream` once the credentials match; records what it was sent."""
 
     def __init__(self, upstream: str, *, token: str | None = None, basic: tuple[str, str] | None = None,
-                 cert: tuple[Path, Path] | None = None) -> None:
+                 cert: tuple[Path, Path] | None = None, missing: tuple[str, ...] = ()) -> None:
         self.upstream = upstream.rstrip("/")
+        self.missing = missing  # API paths answered with a plain-text 404, as backends without them do
         self.expected = (f"Bearer {token}" if token else
                          "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode() if basic else None)
         self.authorizations: list[str | None] = []
@@ -54,6 +55,14 @@ class Proxy:
                     body = b'{"status":"error","errorType":"unauthorized","error":"unauthorized"}'
                     self.send_response(401, "Unauthorized")
                     self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if self.path.split("?")[0] in proxy.missing:
+                    body = b"404 page not found\n"
+                    self.send_response(404, "Not Found")
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)

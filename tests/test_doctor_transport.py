@@ -151,3 +151,12 @@ def test_proxy_really_requires_the_token(served):
         ok = requests.get(proxy.url + "/api/v1/status/buildinfo", timeout=10,
                           headers={"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200
+
+
+def test_backend_without_rules_and_buildinfo_apis_still_works(capsys, served):
+    with Proxy(served.url, missing=("/api/v1/rules", "/api/v1/status/buildinfo")) as proxy:
+        code, out, err = doctor(capsys, proxy.url, served)
+    assert (code, err) == (1, "")
+    assert "/api/v1/rules" in proxy.paths and "/api/v1/status/buildinfo" in proxy.paths
+    assert "no rules API and no recorded series" in out
+    assert "COLLAPSED TO AGGREGATED" in out
