@@ -103,7 +103,10 @@ def run(name: str, *, out: TextIO = sys.stdout, build_dir: Path | None = None, d
             print(f"Prometheus {served.url} (data up to {report.when(served.end_time)})\n", file=out)
             print(f"$ python build.py doctor --prometheus {served.url} --time {served.end_time:.0f}\n", file=out)
             prom = Prometheus(served.url, Credentials(), time=served.end_time)
-            result = diagnose(cfg, prom, {})
+            try:
+                result = diagnose(cfg, prom, {})
+            finally:
+                prom.close()
             print(report.text(result), end="", file=out)
             verdicts = {d.verdict for d in result.deployments}
             mark = "matches" if verdicts == {expected} else "DOES NOT MATCH"

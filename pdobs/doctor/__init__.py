@@ -106,7 +106,10 @@ def command(args: argparse.Namespace) -> int:
         if args.insecure_skip_verify:
             print(f"warning: not verifying the TLS certificate of {prom.shown} (--insecure-skip-verify)",
                   file=sys.stderr)
-        result = diagnose(cfg, prom, _scope(args))
+        try:
+            result = diagnose(cfg, prom, _scope(args))
+        finally:
+            prom.close()
     except (PrometheusError, CredentialsError, ScopeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

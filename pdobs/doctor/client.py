@@ -126,6 +126,9 @@ class Prometheus:
             # The user asked for it; one line from the command beats a warning per request.
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
 
+    def close(self) -> None:
+        self.session.close()
+
     # --- transport ------------------------------------------------------------------------
     def _call(self, method: str, path: str, data: Mapping[str, Any] | None = None,
               params: Any = None) -> Any:
