@@ -29,7 +29,9 @@ def add_parser(sub: Any) -> None:
         "doctor", help="is this P/D deployment actually disaggregated? (queries a live Prometheus)",
         description="Run the post-mortem's checklist against a Prometheus. Credentials come from the "
                     "environment (PROMETHEUS_TOKEN, or PROMETHEUS_USERNAME/PROMETHEUS_PASSWORD) or from "
-                    "files, never from the command line.")
+                    "files, never from the command line.",
+        epilog="exit codes: 0 disaggregated or aggregated by design; 1 collapsed or a failing check; "
+               "2 bad input or Prometheus unreachable; 3 undecided (no traffic, or cannot tell)")
     p.add_argument("--prometheus", required=True, metavar="URL", help="base URL of the Prometheus HTTP API")
     p.add_argument("--namespace", help="only this namespace (default: every namespace with vLLM series)")
     p.add_argument("--model", help="only this model_name (default: every model)")
