@@ -5,6 +5,7 @@ configured datasource, a constant variable); the real dashboards and alerts are 
 the build renders them, since the parameters come from the build itself.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,20 @@ def fixture_renderer(cfg: dict[str, Any]) -> dict[str, str]:
     return {f"dashboards/{FIXTURE_UID}.json": FIXTURE.read_text()}
 
 
+_RENDERED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+
+
 def render(overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    cfg = config.load(overrides=overrides)
-    return cfg, artefacts.render_all(cfg, extra=[fixture_renderer])
+    """(config, build files with the fixture dashboard); memoized per overrides, so callers must
+    not mutate what they get."""
+    key = json.dumps(overrides, sort_keys=True)
+    if key not in _RENDERED:
+        cfg = config.load(overrides=overrides)
+        _RENDERED[key] = cfg, artefacts.render_all(cfg, extra=[fixture_renderer])
+    return _RENDERED[key]
 
 
-_DEFAULT_FILES = artefacts.render_all(config.load(), extra=[fixture_renderer])
+_DEFAULT_FILES = render()[1]
 DASHBOARD_UIDS = sorted(inputs.dashboards(_DEFAULT_FILES))
 ALERTS = inputs.alerts(_DEFAULT_FILES)
 
