@@ -6,6 +6,9 @@ datasource variable. The folder is found by uid and created when missing. A dash
 already identical in the target folder is not written again (no empty versions in its history); a
 changed one is replaced only with --overwrite, as Grafana enforces. With --dry-run only GETs are
 sent and the plan is printed.
+
+Tested against a local server that follows Grafana's documented HTTP API
+(tests/grafana_api_server.py, tests/test_grafana_push.py), not against a real Grafana.
 """
 
 import copy
