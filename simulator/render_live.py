@@ -20,6 +20,11 @@ Two ways to scrape it (both text exposition format 0.0.4, served by ``http.serve
   simulated target's ``up``. Prometheus must scrape it with ``honor_labels: true`` so those labels
   win over the scrape's own ``job``/``instance``; its real ``up`` then describes only the
   endpoint itself (``scrape_configs(per_target=False)``).
+
+What a live endpoint cannot show: a target that does not exist yet (or any more) answers 404,
+so Prometheus records ``up`` 0 for it where Kubernetes discovery would have no target at all;
+and a scenario's ``scrape_missed`` (Prometheus' own outage) has no effect, the endpoint keeps
+answering.
 """
 
 from __future__ import annotations
