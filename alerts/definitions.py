@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts import templates as T
+from dashboards import ids
 from pdobs import catalog
 from pdobs.config import ConfigError
 from pdobs.context import Ctx
@@ -42,20 +43,13 @@ CHECKLIST_TEXT = {
 }
 
 # Dashboard uids (issue 5) the alerts link to.
-PERFORMANCE = "pd-performance"
-COORDINATOR = "pd-coordinator"
-DRILLDOWN = "pd-diagnostic-drilldown"
-DASHBOARD_TITLES = {
-    PERFORMANCE: "llm-d P/D / Performance",
-    COORDINATOR: "llm-d P/D / P/D Coordinator",
-    DRILLDOWN: "llm-d P/D / Diagnostic Drill-Down",
-}
+PERFORMANCE, COORDINATOR, DRILLDOWN = ids.PERFORMANCE, ids.COORDINATOR, ids.DRILLDOWN
 
 
 @dataclass(frozen=True)
 class Link:
     dashboard: str  # uid
-    panel: str  # title of the panel that confirms the alert
+    panel: str  # title of the panel that confirms the alert (a test checks it exists)
 
 
 @dataclass(frozen=True)
@@ -264,9 +258,9 @@ ALERTS: tuple[AlertDef, ...] = (
         name="PDEPPReadyPodsMismatch",
         summary="The EPP sees fewer ready pods than model-server pods are up.",
         description=(
-            "In {where}, the EPP counts {value} ready pods across its InferencePools but {pods} "
-            "model-server pods export metrics. Pods the EPP does not see get no traffic; a missing "
-            "prefill pod makes decode compute every prompt."
+            "In {where}, the EPP counts only {value} of the {pods} model-server pods exporting metrics "
+            "as ready (summed over its InferencePools). Pods the EPP does not see get no traffic; a "
+            "missing prefill pod makes decode compute every prompt."
         ),
         value="humanize",
         keys=NS,

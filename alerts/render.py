@@ -4,10 +4,12 @@ The alert rules read the recording rules, so Prometheus must load both files (th
 PrometheusRule carries both).
 """
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from alerts import templates as T
 from alerts.definitions import ALERTS, AlertDef
+from dashboards import render as dashboard_render
 from pdobs import catalog, yamlio
 
 Config = dict[str, Any]
@@ -19,18 +21,40 @@ def runbook_url(cfg: Config, name: str) -> str:
     return cfg["runbook_url"].replace("{alert_lower}", name.lower()).replace("{alert}", name)
 
 
-def dashboard_url(cfg: Config, alert: AlertDef) -> str | None:
-    """Link to the dashboard that confirms the alert, with its variables set from the alert's
-    labels; None when no Grafana URL is configured."""
+# Dashboard variables (issue 5) by catalog label key; fixed names, whatever the labels are called.
+DASHBOARD_VARIABLES = {"cluster": "cluster", "namespace": "namespace", "model": "model_name"}
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def dashboards(cfg: Config) -> dict[str, tuple[str, dict[str, int]]]:
+    """uid -> (title, panel title -> panel id) of the dashboards build.py renders."""
+    return {uid: (built.json["title"], {p["title"]: p["id"] for p in _panels(built.json["panels"])})
+            for uid, built in dashboard_render.build_all(cfg).items()}
+
+
+def panel_path(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str:
+    """/d/<uid>?viewPanel=<id> of the panel that confirms the alert."""
+    _, panels = boards[alert.link.dashboard]
+    if alert.link.panel not in panels:
+        raise AssertionError(f"{alert.name}: dashboard {alert.link.dashboard} has no panel {alert.link.panel!r}")
+    return f"/d/{alert.link.dashboard}?viewPanel={panels[alert.link.panel]}"
+
+
+def dashboard_url(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str | None:
+    """Link to the panel that confirms the alert, with the dashboard's variables set from the
+    alert's labels; None when no Grafana URL is configured."""
     base = cfg["grafana"]["url"].rstrip("/")
     if not base:
         return None
     ctx = catalog.context(cfg)
-    params = []
-    for key in ctx.keys(*alert.keys):
-        if key in ("cluster", "namespace", "model"):
-            params.append(f"var-{ctx.label(key)}={T.url_label(ctx, key)}")
-    return f"{base}/d/{alert.link.dashboard}?" + "&".join(params)
+    params = [f"var-{DASHBOARD_VARIABLES[key]}={T.url_label(ctx, key)}"
+              for key in ctx.keys(*alert.keys) if key in DASHBOARD_VARIABLES]
+    return base + panel_path(cfg, alert, boards) + "".join(f"&{p}" for p in params)
 
 
 def description(cfg: Config, alert: AlertDef) -> str:
@@ -52,7 +76,7 @@ def description(cfg: Config, alert: AlertDef) -> str:
     return alert.description.format(**fields)
 
 
-def rule(cfg: Config, alert: AlertDef) -> dict[str, Any]:
+def rule(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> dict[str, Any]:
     settings = cfg["alerts"][alert.name]
     ctx = catalog.context(cfg)
     out: dict[str, Any] = {"alert": alert.name, "expr": alert.expr(ctx, settings), "for": settings["for"]}
@@ -64,7 +88,7 @@ def rule(cfg: Config, alert: AlertDef) -> dict[str, Any]:
         "description": description(cfg, alert),
         "runbook_url": runbook_url(cfg, alert.name),
     }
-    link = dashboard_url(cfg, alert)
+    link = dashboard_url(cfg, alert, boards)
     if link:
         annotations["dashboard_url"] = link
     out["annotations"] = annotations
@@ -72,7 +96,9 @@ def rule(cfg: Config, alert: AlertDef) -> dict[str, Any]:
 
 
 def rule_groups(cfg: Config) -> list[dict[str, Any]]:
-    rules = [rule(cfg, a) for a in ALERTS if cfg["alerts"][a.name]["enabled"]]
+    # Panel ids come from rendering the dashboards, needed only for links into Grafana.
+    boards = dashboards(cfg) if cfg["grafana"]["url"] else {}
+    rules = [rule(cfg, a, boards) for a in ALERTS if cfg["alerts"][a.name]["enabled"]]
     if not rules:
         return []
     return [{"name": GROUP, "interval": cfg["prometheus"]["evaluation_interval"], "rules": rules}]

@@ -5,11 +5,12 @@ drift: the alert's default settings, the dashboard panel that confirms it and th
 run, rendered from the catalog with the default config. A test fails when a runbook is stale.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from alerts import render
-from alerts.definitions import ALERTS, DASHBOARD_TITLES, AlertDef
+from alerts.definitions import ALERTS, AlertDef
 from pdobs import catalog, config, paths
 
 Config = dict[str, Any]
@@ -36,14 +37,15 @@ def _settings(cfg: Config, alert: AlertDef) -> str:
     return text + f" Change them under `alerts.{alert.name}` in your config."
 
 
-def generated(cfg: Config, alert: AlertDef) -> str:
+def generated(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str:
     ctx = catalog.context(cfg, scope={"namespace": ("=", NAMESPACE)})
+    title, _ = boards[alert.link.dashboard]
     lines = [
         BEGIN,
         f"**Defaults:** {_settings(cfg, alert)}",
         "",
-        f"**Dashboard:** *{DASHBOARD_TITLES[alert.link.dashboard]}* (uid `{alert.link.dashboard}`), "
-        f"panel *{alert.link.panel}*.",
+        f"**Dashboard:** *{title}*, panel *{alert.link.panel}*: "
+        f"`<grafana>{render.panel_path(cfg, alert, boards)}` (set the namespace variable).",
         "",
         f"**Confirm** (replace `{NAMESPACE}`; these read the recording rules, so run them on the "
         "Prometheus that loads `recording-rules.yaml`):",
@@ -60,12 +62,13 @@ def generated(cfg: Config, alert: AlertDef) -> str:
     return "\n".join(lines)
 
 
-def updated(text: str, alert: AlertDef, cfg: Config) -> str:
+def updated(text: str, alert: AlertDef, cfg: Config,
+            boards: Mapping[str, tuple[str, dict[str, int]]] | None = None) -> str:
     if text.count(BEGIN) != 1 or text.count(END) != 1:
         raise RunbookError(f"{path(alert.name)}: needs exactly one generated section ({BEGIN} ... {END})")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return head + generated(cfg, alert) + tail
+    return head + generated(cfg, alert, boards or render.dashboards(cfg)) + tail
 
 
 def _read(alert: AlertDef) -> str:
@@ -78,14 +81,16 @@ def _read(alert: AlertDef) -> str:
 def stale(cfg: Config | None = None) -> list[str]:
     """Runbooks whose generated section differs from what the catalog renders now."""
     cfg = cfg or config.load()
-    return [a.name for a in ALERTS if (text := _read(a)) != updated(text, a, cfg)]
+    boards = render.dashboards(cfg)
+    return [a.name for a in ALERTS if (text := _read(a)) != updated(text, a, cfg, boards)]
 
 
 def write(cfg: Config | None = None) -> list[Path]:
     """Regenerate every stale runbook; checks all of them first so an error writes nothing."""
     cfg = cfg or config.load()
     texts = {a.name: _read(a) for a in ALERTS}
-    new = {a.name: updated(texts[a.name], a, cfg) for a in ALERTS}
+    boards = render.dashboards(cfg)
+    new = {a.name: updated(texts[a.name], a, cfg, boards) for a in ALERTS}
     written = []
     for name, text in new.items():
         if text != texts[name]:

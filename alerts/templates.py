@@ -70,18 +70,16 @@ def query_value(ctx: Ctx, keys: tuple[str, ...], signal: str, variant: Variant, 
             f"{{{{ else }}}}{missing}{{{{ end }}}}")
 
 
-def query_list(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder, sort_label: str,
+def query_list(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder, label_name: str,
                names: dict[str, str], sep: str = "; ") -> str:
-    """The `sort_label` values of the series a query returns for the alert's labels, each
-    replaced by its text in `names`, joined by `sep`."""
+    """For the series a query returns for the alert's labels: the text in `names` of each one's
+    `label_name` value, in the order of `names`, joined by `sep`."""
     pipeline = scoped_printf(ctx, keys, build)
-    cases = "".join(
-        f"{{{{ {'if' if i == 0 else 'else if'} eq $s.Labels.{sort_label} {_go_string(key)} }}}}{text}"
-        for i, (key, text) in enumerate(names.items())
-    )
-    cases += f"{{{{ else }}}}{{{{ $s.Labels.{sort_label} }}}}{{{{ end }}}}"
-    return (f"{{{{ range $i, $s := {pipeline} | query | sortByLabel {_go_string(sort_label)} }}}}"
-            f"{{{{ if $i }}}}{sep}{{{{ end }}}}{cases}{{{{ end }}}}")
+    out = f'{{{{ $found := {pipeline} | query }}}}{{{{ $sep := "" }}}}'
+    for key, text in names.items():
+        out += (f"{{{{ range $found }}}}{{{{ if eq .Labels.{label_name} {_go_string(key)} }}}}"
+                f"{{{{ $sep }}}}{text}{{{{ $sep = {_go_string(sep)} }}}}{{{{ end }}}}{{{{ end }}}}")
+    return out
 
 
 def _go_string(text: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from alerts import definitions, render
+from dashboards import render as dashboard_render
 from pdobs import catalog, config, paths, promql, tools
 from recording_rules import render as recording
 
@@ -112,8 +113,32 @@ def test_dashboard_link_only_when_grafana_is_configured(cfg):
             assert link is None
             continue
         alert = definitions.BY_NAME[rule["alert"]]
-        assert link.startswith(f"{cfg['grafana']['url']}/d/{alert.link.dashboard}?")
-        assert f"var-{cfg['labels']['namespace']}={{{{ $labels.{cfg['labels']['namespace']} | urlquery }}}}" in link
+        assert link.startswith(f"{cfg['grafana']['url']}/d/{alert.link.dashboard}?viewPanel=")
+        # Dashboard variables have fixed names; the label they take their value from is configured.
+        assert f"&var-namespace={{{{ $labels.{cfg['labels']['namespace']} | urlquery }}}}" in link
+        if cfg["multi_cluster"]:
+            assert f"&var-cluster={{{{ $labels.{cfg['labels']['cluster']} | urlquery }}}}" in link
+
+
+def test_dashboard_links_use_the_dashboards_variables_and_panels():
+    cfg = config.load(overrides={"grafana": {"url": "https://g.example"}, "multi_cluster": True})
+    boards = dashboard_render.build_all(cfg)
+    for rule in _rules(cfg):
+        alert = definitions.BY_NAME[rule["alert"]]
+        board = boards[alert.link.dashboard].json
+        names = {v["name"] for v in board["templating"]["list"]}
+        link = rule["annotations"]["dashboard_url"]
+        assert set(re.findall(r"[?&]var-([a-z_]+)=", link)) <= names, rule["alert"]
+        panel_id = int(re.search(r"viewPanel=(\d+)", link).group(1))
+        titles = {p["id"]: p["title"] for p in _flat(board["panels"])}
+        assert titles.get(panel_id) == alert.link.panel, rule["alert"]
+
+
+def _flat(panels: list[dict]) -> list[dict]:
+    out = []
+    for p in panels:
+        out += [p, *_flat(p.get("panels", []))]
+    return out
 
 
 def test_checklist_words_cover_the_five_signals():
