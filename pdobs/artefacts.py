@@ -15,6 +15,7 @@ from delivery import alertmanager as delivery_alertmanager
 from delivery import grafana as delivery_grafana
 from delivery import kubernetes as delivery_kubernetes
 from recording_rules import render as recording_rules
+from scaleout import mimir
 
 Renderer = Callable[[dict[str, Any]], dict[str, str]]
 PostRenderer = Callable[[dict[str, Any], Mapping[str, str]], dict[str, str]]
@@ -23,6 +24,7 @@ RENDERERS: list[Renderer] = [
     recording_rules.render,
     dashboards.render,
     alerts.render,
+    mimir.render,
 ]
 
 

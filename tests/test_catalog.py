@@ -16,7 +16,7 @@ METRIC_PREFIXES = re.compile(
 )
 # Packages that must take every metric name from the catalog. The simulator is deliberately not here:
 # it models vLLM and the EPP independently so that a wrong name in the catalog fails a test.
-CONSUMERS = ("alerts", "dashboards", "recording_rules", "pdobs")
+CONSUMERS = ("alerts", "dashboards", "recording_rules", "pdobs", "scaleout")
 
 
 def _groups(cfg: dict) -> list[dict]:

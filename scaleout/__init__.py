@@ -1,0 +1,1 @@
+"""Scale-out: the rule files for the rulers a fleet grows into (Thanos, Mimir/Cortex, vmalert)."""
