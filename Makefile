@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: build test lint tools bench demo clean
+.PHONY: build test test-vmalert lint tools bench demo clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ build: $(STAMP)
 
 test: $(STAMP) tools
 	$(PY) -m pytest
+
+# Every rule unit test on VictoriaMetrics' vmalert-tool as well (`make test` runs a selection).
+test-vmalert: $(STAMP) tools
+	PDOBS_VMALERT_ALL=1 $(PY) -m pytest tests/test_vmalert_rules.py
 
 lint: $(STAMP) tools build
 	$(VENV)/bin/ruff check .
