@@ -270,3 +270,5 @@ def test_bad_time_and_bad_url_are_bad_input(capsys, served):
     assert code == 2 and "--time 'yesterday'" in err
     code, _, err = run_doctor(capsys, "localhost:9090")
     assert code == 2 and "expected an http" in err
+    code, _, err = run_doctor(capsys, served.url, "--timeout", "0")
+    assert code == 2 and "--timeout 0" in err

@@ -101,6 +101,8 @@ def diagnose(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]]) -
 def command(args: argparse.Namespace) -> int:
     cfg = config.load(getattr(args, "config", None))
     try:
+        if args.timeout <= 0:
+            raise ScopeError(f"--timeout {args.timeout:g}: expected seconds above 0")
         creds = credentials(token_file=args.token_file, username_file=args.username_file,
                             password_file=args.password_file)
         prom = Prometheus(args.prometheus, creds, ca_file=args.ca_file, insecure=args.insecure_skip_verify,
