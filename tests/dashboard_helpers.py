@@ -3,22 +3,26 @@ Grafana shows a stat panel's value (reducer, value mappings, thresholds, noValue
 
 import json
 import math
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from dashboards.grafana_query import (  # noqa: F401  (re-exported for the dashboard tests)
+    BUILTIN_VARS,
+    VAR_REF,
+    grafana_rate_interval,
+    interpolate,
+    regex_value,
+    variable_refs,
+)
 from pdobs import paths
 
 JSON = dict[str, Any]
 # CI checks out shared/ beside the clone; the upstream schemas live there, not in the repo.
 UPSTREAM_SCHEMAS = paths.ROOT / ".." / "shared" / "reference" / "grafana-schema"
 PROJECT_SCHEMA = paths.ROOT / "dashboards" / "schema" / "dashboard.schema.json"
-BUILTIN_VARS = ("__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__all",
-                "__url_time_range", "__all_variables")
-VAR_REF = re.compile(r"\$\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?\}|\$([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
 def panels(dashboard: JSON) -> Iterator[JSON]:
@@ -34,10 +38,6 @@ def targets(dashboard: JSON) -> Iterator[tuple[JSON, JSON]]:
             yield p, t
 
 
-def variable_refs(text: str) -> set[str]:
-    return {m.group(1) or m.group(2) for m in VAR_REF.finditer(text)}
-
-
 def load_schema(path: Path) -> JSON:
     return json.loads(path.read_text())
 
@@ -47,28 +47,6 @@ def upstream_validator(file: str, definition: str | None = None) -> jsonschema.D
     if definition is not None:
         schema = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
     return jsonschema.Draft7Validator(schema)
-
-
-def interpolate(expr: str, values: Mapping[str, str]) -> str:
-    """Replace $var / ${var} as Grafana does before sending a query (values already formatted)."""
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in values:
-            raise KeyError(f"no value for ${name} in {expr[:80]!r}")
-        return values[name]
-
-    return VAR_REF.sub(sub, expr)
-
-
-def grafana_rate_interval(step_s: float, scrape_s: float) -> str:
-    """$__rate_interval: max($__interval + scrape interval, 4 x scrape interval) (Grafana docs)."""
-    return f"{int(max(step_s + scrape_s, 4 * scrape_s))}s"
-
-
-def regex_value(values: list[str]) -> str:
-    """A multi-value variable as Grafana formats it for a Prometheus regex matcher."""
-    escaped = [re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", v) for v in values]
-    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
 def last_values(result: list[JSON]) -> list[float]:
