@@ -486,15 +486,23 @@ def _not_applicable(ctx: Ctx) -> str:
     return f"(({ctx.ref('verdict')} >= 2) < 4)"
 
 
+def _one_series(ctx: Ctx, expr: str) -> str:
+    # The branches of a status come from differently named series (checklist, verdict): over a
+    # time range that crosses a state change a panel would get one series per branch and a stat
+    # panel would show two values. Exactly one branch exists per namespace/model at any instant,
+    # so keeping only those labels joins them into one series.
+    return f"max by ({ctx.by(*NS_MODEL)}) (\n{expr}\n)"
+
+
 def _checklist_status(ctx: Ctx, v: Variant) -> str:
-    return f"{ctx.ref('checklist', **v)}\nor {ctx.on(*NS_MODEL)}\n{_not_applicable(ctx)}"
+    return _one_series(ctx, f"{ctx.ref('checklist', **v)}\nor {ctx.on(*NS_MODEL)}\n{_not_applicable(ctx)}")
 
 
 def _nixl_status(ctx: Ctx, v: Variant) -> str:
     # Verdict 4 means prefill works but no NIXL series exist: say so rather than "absent".
-    return (f"({ctx.ref('verdict')} == 4)\nor {ctx.on(*NS_MODEL)}\n"
-            f"{ctx.ref('checklist', signal='nixl_transfers_absent')}\nor {ctx.on(*NS_MODEL)}\n"
-            f"{_not_applicable(ctx)}")
+    return _one_series(ctx, f"({ctx.ref('verdict')} == 4)\nor {ctx.on(*NS_MODEL)}\n"
+                            f"{ctx.ref('checklist', signal='nixl_transfers_absent')}\nor {ctx.on(*NS_MODEL)}\n"
+                            f"{_not_applicable(ctx)}")
 
 
 def _ttft_pd_mean(ctx: Ctx, v: Variant) -> str:
@@ -578,8 +586,24 @@ def _resolve(ctx: Ctx, name: str, variant: Variant) -> str:
     sig = signals(ctx.cfg)[name]
     _check_variant(sig, variant)
     if ctx.inline or sig.record is None:
-        return f"(\n{sig.build(ctx, variant)}\n)"
+        return _inlined(ctx, sig, variant)
     return ctx.recorded(sig.record, sig.level, variant)
+
+
+def _inlined(ctx: Ctx, sig: Signal, variant: Variant) -> str:
+    if sig.record is None or any(dict(variant) == dict(v) for v in sig.variants):
+        return f"(\n{sig.build(ctx, variant)}\n)"
+    # A partial variant selects several recorded variants at once (e.g. both roles, as a
+    # dashboard's `{quantile="0.95"}` does): inline each, labelled as its recording rule labels
+    # it, so the raw form returns the very series the recorded selector would.
+    parts = []
+    for v in sig.variants:
+        if all(v.get(k) == value for k, value in variant.items()):
+            expr = sig.build(ctx, v)
+            for key, value in v.items():
+                expr = f'label_replace(\n{expr}\n, "{key}", "{value}", "", "")'
+            parts.append(f"(\n{expr}\n)")
+    return "(\n" + "\nor\n".join(parts) + "\n)"
 
 
 def context(cfg: Config, scope: Mapping[str, tuple[str, str]] | None = None,
