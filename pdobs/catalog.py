@@ -794,6 +794,10 @@ def _doctor_signals() -> list[Signal]:
                "Model-server pods whose role the configured role mode cannot tell.", _pods_without_role),
         Signal("vllm_pods_with_both_roles", None, NS_MODEL, "short",
                "Model-server pods that match both the prefill and the decode role.", _pods_with_both_roles),
+        Signal("vllm_deployments", None, NS_MODEL, "short",
+               "Model-server pods per namespace and model, whatever their role (or none).",
+               lambda c, v: (f"count by ({c.by(*NS_MODEL)}) (count by ({c.by(*NS_MODEL, 'pod')}) "
+                             f"({c.vllm('vllm:num_requests_running')}))")),
         Signal("targets_down", None, NS, "short", "Scrape targets down (up == 0).", _targets_down),
         Signal("vllm_clusters", None, (), "short", "Model-server pods per value of the cluster label.",
                _vllm_clusters),

@@ -72,9 +72,9 @@ def _scope(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
 
 def _check_scope(cfg: Config, prom: Prometheus, reader: Reader, scope: dict[str, tuple[str, str]]) -> None:
     """Exit 2 with a useful list when the scope holds no vLLM series at all."""
-    if reader.by(("namespace", "model"), "running"):
+    if reader.by(("namespace", "model"), "vllm_deployments"):
         return
-    everywhere = Reader(prom, catalog.context(cfg, inline=True)).by(("namespace", "model"), "running")
+    everywhere = Reader(prom, catalog.context(cfg, inline=True)).by(("namespace", "model"), "vllm_deployments")
     selector = cfg["selectors"]["vllm"]
     sel = f" matching selectors.vllm {selector!r}" if selector else ""
     when = report.when(prom.time)

@@ -69,7 +69,7 @@ class Measures:
 
 def measure(r: Reader) -> Measures:
     roles = ("prefill", "decode")
-    running = r.by(NS_MODEL, "running")
+    found = r.by(NS_MODEL, "vllm_deployments")
     return Measures(
         pods={role: r.by(NS_MODEL, "vllm_pods", role=role) for role in roles},
         requests={role: r.by(NS_MODEL, "requests", role=role) for role in roles},
@@ -84,7 +84,7 @@ def measure(r: Reader) -> Measures:
         pods_up=r.by(NS, "vllm_pods_ns"),
         checklist={s: r.by(NS_MODEL, "checklist", signal=s) for s in catalog.CHECKLIST},
         verdict=r.by(NS_MODEL, "verdict"),
-        deployments=sorted(running),
+        deployments=sorted(found),
     )
 
 
