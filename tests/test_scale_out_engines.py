@@ -148,6 +148,31 @@ def test_victoriametrics_answers_every_panel_query_like_prometheus(engines):
     assert compared > 300 and with_data > 0.7 * compared, (compared, with_data)
 
 
+def label_values(e: Engines, engine: str, query: str, **values: str) -> set[str]:
+    """A `label_values(selector, label)` variable as Grafana asks the label values API."""
+    selector, label = interpolate(query, values)[len("label_values("):-1].rsplit(", ", 1)
+    server = e.engine(engine)
+    resp = server._session.get(f"{server.url}/api/v1/label/{label}/values",
+                               params={"match[]": selector, "start": e.at(D.FROM_MIN), "end": e.prom.end_time},
+                               timeout=30)
+    return set(resp.json()["data"])
+
+
+def test_dashboard_variables_list_the_same_values_on_both_engines(engines):
+    board = next(iter(engines.boards.values()))
+    variables = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "query"}
+    assert list(variables) == ["cluster", "namespace", "model_name"]
+    picks = [{}, {"cluster": D.COLLAPSED[0]}, {"cluster": D.HEALTHY[0], "namespace": D.HEALTHY[1]}]
+    for values in picks:
+        for name, query in variables.items():
+            if not set(re.findall(r"\$(\w+)", query)) <= set(values):
+                continue  # a chained variable whose parents this pick leaves open
+            prom = label_values(engines, "prometheus", query, **values)
+            assert prom and prom == label_values(engines, "victoriametrics", query, **values), (name, values)
+    clusters = label_values(engines, "victoriametrics", variables["cluster"])
+    assert clusters == {D.COLLAPSED[0], D.HEALTHY[0], D.SOLO[0], D.SCALE_CLUSTER}
+
+
 def _raw(e: Engines, name: str, where: tuple[str, str], **variant: str) -> str:
     ctx = catalog.context(e.cfg, inline=True, scope={"cluster": ("=", where[0]), "namespace": ("=", where[1])})
     return catalog.query(ctx, name, **variant)
