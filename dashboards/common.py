@@ -309,8 +309,11 @@ def _grafanalib_panel(panel: Panel, targets: list[G.Target], pos: tuple[int, int
 
 def _targets(cfg: Config, ctx: Ctx, panel: Panel) -> list[G.Target]:
     table = panel.kind == "table"
+    # Tables and bar gauges show only the latest value: an instant query reads one rate window per
+    # series instead of one per step of the range (bench/: 60% of the Drill-Down refresh at 128 pods).
+    instant = panel.kind in ("table", "bargauge")
     return [G.Target(expr=catalog.query(ctx, q.signal, **q.variant), legendFormat=q.legend or "__auto",
-                     refId=chr(ord("A") + i), format="table" if table else "time_series", instant=table)
+                     refId=chr(ord("A") + i), format="table" if table else "time_series", instant=instant)
             for i, q in enumerate(panel.queries)]
 
 
