@@ -1,0 +1,80 @@
+"""When each alert is meant to fire, in the terms of the scenario simulator's ground truth.
+
+The detection benchmark (bench/detection.py) asks, minute by minute, whether an alert's firing is
+a detection or a false positive. It never keeps a table of "alert X is for scenario Y": it takes
+the simulator's truth at each minute (`simulator.scenarios.signals_at`, derived from the
+scenario's conditions, never from its series) and asks `holds(truth, settings)` here, where
+`settings` is the alert's entry in the config's `alerts` (its thresholds). A scenario in which
+`holds` is never true is benign for that alert.
+
+`warmup` is how the alert's signal reaches its condition once the fault is there:
+  "gauge"  a gauge (or `up`) shows the fault in the first scrape after it;
+  "rise"   a rate rises above a bound with the first samples after the fault (failures, slow
+           transfers: a lower bound, a mean-based bound needs part of the window);
+  "drain"  a rate must fall to (about) zero, so the rate window must first empty of the samples
+           from before the fault: the window is part of the physical floor.
+
+Truth keys (see simulator/scenarios.py): pd_deployed, traffic, nixl_series_present,
+kv_transfer_active, kv_transfer_observed, prefill_idle, decode_does_all_work, ttft_roles_equal,
+epp_ready_lt_pods, expected_verdict, prefill_pods, decode_pods, vllm_pods_up, epp_ready_pods,
+rps, nixl_fail_ratio, nixl_xfer_s.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Truth = Mapping[str, Any]
+Settings = Mapping[str, Any]
+Warmup = Literal["gauge", "rise", "drain"]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    holds: Callable[[Truth, Settings], bool]
+    warmup: Warmup
+    meaning: str  # the condition in words, for the benchmark report
+
+
+def _serving_pd(t: Truth) -> bool:
+    """P/D is deployed and decode pods serve requests: the only state the P/D alerts judge."""
+    return bool(t["pd_deployed"] and t["traffic"])
+
+
+def _prefill_working(t: Truth) -> bool:
+    return _serving_pd(t) and not t["prefill_idle"]
+
+
+EXPECT: dict[str, Expectation] = {
+    "PDKVTransferAbsent": Expectation(
+        lambda t, s: _serving_pd(t) and not t["kv_transfer_observed"]
+        and bool(t["prefill_idle"] or t["nixl_series_present"]),
+        "drain", "P/D serving traffic, no KV transfer observed, and not merely unobservable "
+                 "(prefill idle, or NIXL series present but flat)"),
+    "PDKVTransferMetricsMissing": Expectation(
+        lambda t, s: _prefill_working(t) and not t["nixl_series_present"],
+        "rise", "prefill pods work but vLLM exports no NIXL series"),
+    "PDEPPReadyPodsMismatch": Expectation(
+        lambda t, s: bool(t["epp_ready_lt_pods"]),
+        "gauge", "the EPP counts fewer ready pods than model-server pods are up"),
+    "PDPrefillIdle": Expectation(
+        lambda t, s: _serving_pd(t) and bool(t["prefill_idle"]),
+        "drain", "P/D serving traffic while prefill pods finish nothing"),
+    "PDDisaggregationCollapsed": Expectation(
+        lambda t, s: t["expected_verdict"] == "COLLAPSED",
+        "drain", "verdict COLLAPSED (prefill idle while decode serves traffic)"),
+    "PDKVTransferFailures": Expectation(
+        lambda t, s: _prefill_working(t) and bool(t["nixl_series_present"])
+        and t["nixl_fail_ratio"] > s["threshold"],
+        "rise", "failed / attempted NIXL transfers above the alert's threshold"),
+    "PDKVTransferSlow": Expectation(
+        lambda t, s: bool(t["kv_transfer_observed"]) and t["nixl_xfer_s"] > s["mean_seconds"],
+        "rise", "mean NIXL transfer time above the alert's mean bound"),
+    # The simulator never lets KV blocks expire, so no scenario exercises this alert.
+    "PDKVTransferExpiredRequests": Expectation(
+        lambda t, s: False,
+        "rise", "KV blocks expire on prefill (no simulator scenario models it)"),
+    "PDModelServerTargetsDown": Expectation(
+        lambda t, s: t["vllm_pods_up"] < t["prefill_pods"] + t["decode_pods"],
+        "gauge", "a running model-server pod cannot be scraped"),
+}
