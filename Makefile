@@ -29,6 +29,12 @@ lint: $(STAMP) tools build
 	.tools/bin/promtool check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
 	.tools/bin/promtool-2 check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
 
+# docs/benchmarks.md: alert detection latency/accuracy (promtool, both Prometheus lines), dashboard
+# query cost recorded vs raw at 8/32/128 pods over 6 h, build and test cost. Under 20 min on 2 cores.
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--pods 8,32 --no-suite --out /tmp/b.md".
+bench: $(STAMP) tools
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 # A local Prometheus loaded with a simulated scenario, the doctor run against it, then stopped.
 # make demo SCENARIO=healthy_pd; make demo KEEP=1 leaves Prometheus up until Ctrl-C.
 SCENARIO ?= collapsed

@@ -1,0 +1,383 @@
+"""docs/benchmarks.md from one harness run: figures beside the machine and tools they came from."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.build_cost import BuildCost
+from bench.detection import AlertTiming, Cell, Detection
+from bench.query_cost import FORMS, Cost, QueryCost, totals
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any]
+    command: str
+    wall_s: float
+    load_at_end: tuple[float, float, float]
+    detection: Detection | None = None
+    query: QueryCost | None = None
+    build: BuildCost | None = None
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return [*out, ""]
+
+
+def _min(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:g}"
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _ratio(num: float, den: float) -> str:
+    return "—" if not den else f"{num / den:,.1f}"
+
+
+def _load(values: Sequence[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+# --- machine -------------------------------------------------------------------------------------
+
+
+def machine_section(r: Results) -> list[str]:
+    m = r.machine
+    rows = [
+        ("CPU", f"{m['cpu']}, {m['nproc']} cores (nproc)"),
+        ("Memory", f"{m['memory_gib']} GiB"),
+        ("Kernel / Python", f"{m['kernel']} / {m['python']}"),
+        *((name, f"`{version}`") for name, version in m["tools"].items()),
+        ("Load average (1/5/15 min) at start", _load(m["load_at_start"])),
+        ("Load average at end", _load(r.load_at_end)),
+        ("Harness wall time", f"{r.wall_s / 60:.1f} min"),
+    ]
+    return ["## Machine and tools", "", *_table(("", ""), rows),
+            "Wall times depend on what else the machine runs (see the load averages); sample and "
+            "series counts do not.", ""]
+
+
+# --- detection -------------------------------------------------------------------------------------
+
+
+def _cells(d: Detection, alert: str, line: str) -> list[Cell]:
+    return [c for c in d.cells if c.alert == alert and c.line == line]
+
+
+def _lines(d: Detection) -> list[str]:
+    return sorted(d.lines, key=lambda v: [int(x) for x in v.split(".")], reverse=True)
+
+
+def _latencies(d: Detection, at: AlertTiming) -> list[tuple[str, float, float, list[float | None]]]:
+    """(scenario, episode start, episode length, latency per line) of every required episode."""
+    lines = _lines(d)
+    by_line = {line: _cells(d, at.name, line) for line in lines}
+    out = []
+    for i, cell in enumerate(by_line[lines[0]]):
+        for j, ep in enumerate(cell.episodes):
+            if ep.required:
+                lat = [by_line[line][i].episodes[j].latency_s for line in lines]
+                out.append((cell.scenario, ep.start_s, ep.length_s, lat))
+    return out
+
+
+def detection_section(d: Detection) -> list[str]:
+    t = d.timing
+    lines = _lines(d)
+    head = " / ".join(lines)
+    out = [
+        "## 1. Alert detection latency and accuracy", "",
+        f"Every alert ({len(d.alerts)}) on every simulator scenario ({len(d.scenarios)}), at the "
+        f"config's {t.scrape_s:g} s scrape interval and {t.eval_s:g} s rule evaluation interval, "
+        f"with the rate window {t.window_s / 60:g} min, on promtool {head} "
+        f"({'; '.join(f'{k}: `{v}`' for k, v in d.lines.items())}). Took {d.seconds:.0f} s.", "",
+        "**Method (exact).** Each scenario is rendered as promtool `input_series`; the rendered "
+        "recording and alert rules are loaded with `group_eval_order` set to the rule files' "
+        "order (promtool otherwise evaluates groups in random order) and one `promql_expr_test` "
+        "per evaluation asks `count by (alertname) (ALERTS{alertstate=\"firing\"})` expecting "
+        "nothing. promtool evaluates every group at every step before checking expressions, so "
+        "each failure it reports is exactly the set of alerts firing at that evaluation.", "",
+        "**Which alert should fire when** comes from the simulator's truth at every evaluation "
+        "(`simulator.scenarios.signals_at`, derived from the scenario's conditions) through "
+        "`alerts/truth.py`, never from a table of scenario names. A run of evaluations where an "
+        "alert's condition holds is an episode. An episode at least as long as the floor must "
+        "be detected (latency = first firing - episode start; none = **missed**); a shorter one "
+        "is a transient, which `for` exists to ignore. A firing is justified from `start + for` "
+        "to the episode's end + rate window + `keep_firing_for` + scrape + evaluation; any other "
+        "firing is a **false positive**. A scenario where the condition never holds is benign "
+        "for that alert.", "",
+        "**Floor** = scrape interval + evaluation interval + `for` + warm-up, where warm-up is "
+        "the rate window for alerts that wait for a rate to drain to zero (`drain` in "
+        "`alerts/truth.py`) and 0 for gauges and rising rates: the least a live Prometheus can "
+        "take when the fault starts just after a scrape. In the simulation the fault starts on "
+        "a scrape and the rules evaluate on the scrape grid, so a latency below the floor is "
+        "expected (latency/floor ≤ 1 means as fast as the design allows). Latency on 3.5 can be "
+        "one scrape shorter than on 2.53 for `drain` alerts: Prometheus 3 range selectors "
+        "exclude the sample at the window's left edge. The alerts read recorded series through "
+        "a chain of recording groups; promtool evaluates the chain in one step, a live "
+        "Prometheus schedules each group on its own phase and can add up to one evaluation "
+        "interval per group in the chain (column *chain*).", "",
+    ]
+    total_fp = sum(1 for c in d.cells if c.false_s)
+    total_missed = sum(c.missed for c in d.cells)
+    out += [f"**Totals:** false positives (alert x scenario x line with an unjustified firing): "
+            f"**{total_fp}** (goal 0); missed faults: **{total_missed}** (goal 0); "
+            f"both Prometheus lines fired at identical times: **{'yes' if d.agree else 'no'}**.", ""]
+
+    rows = []
+    for at in d.alerts:
+        lats = _latencies(d, at)
+        floor = at.floor_s(t)
+        first = [c for c in _cells(d, at.name, lines[0])]
+        benign = [c for c in first if c.benign]
+        fp_benign = sorted({c.scenario for c in d.cells if c.alert == at.name and c.benign and c.false_s})
+        fp_fault = sorted({c.scenario for c in d.cells if c.alert == at.name and not c.benign and c.false_s})
+        missed = sorted({c.scenario for c in d.cells if c.alert == at.name and c.missed})
+        transients = [(c.scenario, e) for c in first for e in c.transients]
+        fired_t = sorted({s for s, e in transients if e.detected_s is not None})
+        if lats:
+            worst = max(max(x for x in lat if x is not None) if any(x is not None for x in lat) else 0
+                        for _, _, _, lat in lats)
+            lat_text = "; ".join(f"{sc} " + "/".join(_min(x) for x in lat) for sc, _, _, lat in lats)
+            ratio = f"{worst / floor:.2f}"
+        else:
+            lat_text, ratio = "not exercised", "—"
+        rows.append((
+            f"`{at.name}`", _min(at.for_s), at.expect.warmup, _min(floor), d.depth.get(at.name, 0),
+            lat_text, ratio,
+            f"{len(fp_benign)} of {len(benign)}" + (f" ({', '.join(fp_benign)})" if fp_benign else ""),
+            ", ".join(fp_fault) or "0", ", ".join(missed) or "0",
+            f"{len(fired_t)} of {len(transients)}" + (f" ({', '.join(fired_t)})" if fired_t else ""),
+        ))
+    out += ["### Per alert", "",
+            f"Latencies in minutes, per line ({head}). *benign FP*: benign scenarios in which it "
+            "fired. *fault FP*: fault scenarios with a firing outside any justified window. "
+            "*transients fired*: episodes shorter than the floor that still fired (not an error).", ""]
+    out += _table(("Alert", "for", "warm-up", "floor", "chain", "latency by scenario",
+                   "worst latency / floor", "benign FP", "fault FP", "missed", "transients fired"), rows)
+
+    # The scenario x alert matrix.
+    short = {at.name: at.name.removeprefix("PD") for at in d.alerts}
+    grid = []
+    for sc in d.scenarios:
+        row = [f"`{sc['name']}`", _min(None if sc["fault_start_min"] is None else sc["fault_start_min"] * 60)]
+        for at in d.alerts:
+            per = {line: next(c for c in d.cells if c.alert == at.name and c.scenario == sc["name"]
+                              and c.line == line) for line in lines}
+            row.append(_cell_text(per, lines))
+        grid.append(row)
+    out += ["### Scenario x alert", "",
+            "`9/9.5`: detected, latency in minutes per line; `—`: condition never held and nothing "
+            "fired; `t`: a transient episode that did not fire, `t!` one that fired; `FP n`: n "
+            "unjustified firing evaluations; `MISS`: a fault at least as long as the floor that "
+            "never fired.", ""]
+    out += _table(("Scenario", "fault at (min)", *short.values()), grid)
+    return out
+
+
+def _cell_text(per: dict[str, Cell], lines: list[str]) -> str:
+    first = per[lines[0]]
+    parts = []
+    required = [j for j, e in enumerate(first.episodes) if e.required]
+    if required:
+        lat = ["MISS" if per[line].episodes[j].latency_s is None else _min(per[line].episodes[j].latency_s)
+               for j in required[:1] for line in lines]
+        parts.append("/".join(lat) if len(set(lat)) > 1 else lat[0])
+    if first.transients:
+        parts.append("t!" if any(e.detected_s is not None for e in first.transients) else "t")
+    fp = max(len(per[line].false_s) for line in lines)
+    if fp:
+        parts.append(f"FP {fp}")
+    return " ".join(parts) or "—"
+
+
+# --- query cost -------------------------------------------------------------------------------------
+
+
+def query_section(q: QueryCost) -> list[str]:
+    pods = [f.pods for f in q.fleets]
+    small, big = pods[0], pods[-1]
+    out = [
+        "## 2. Dashboard query cost", "",
+        f"One Prometheus 3.5 holds {len(pods)} healthy P/D fleets of "
+        f"{', '.join(map(str, pods))} model-server pods (half prefill, half decode, 10 requests/s "
+        f"per decode pod, vLLM 0.12, llm-d-router EPP), each in its own namespace, over {q.hours:g} h "
+        f"at the 30 s scrape interval: {_n(q.samples_written)} samples backfilled with "
+        f"`promtool tsdb create-blocks-from openmetrics` in {q.backfill_s:.0f} s, then the recording "
+        f"rules with `promtool tsdb create-blocks-from rules` in {q.rules_backfill_s:.0f} s; "
+        + (f"then {q.compaction_s:.0f} s waiting for Prometheus to compact the hundreds of small blocks "
+           "that leaves, so queries run on the few blocks a running server has. " if q.compacted else
+           "queries then ran at once on the hundreds of small blocks that leaves (--no-compaction-wait), "
+           "which slows them. ")
+        + f"Queries took {q.query_s:.0f} s.", "",
+        "Every panel query of each dashboard runs as Grafana sends it: namespace variable on one "
+        "fleet, model and cluster on All, the panel's step and `$__rate_interval` from its width "
+        "(a 1800-pixel dashboard; Grafana's interval rounding, never below the 30 s scrape "
+        "interval), range queries (tables: instant), `stats=all`. *Samples* is "
+        "`stats.samples.totalQueryableSamples` summed over a refresh; *series* the series the "
+        "panels return; *wall* the client round trips summed, one query after another. "
+        "*Recorded* is the dashboard as built; *raw* is the same catalog signals inlined "
+        "(`catalog.context(..., inline=True)`): rates and `histogram_quantile` over the per-pod "
+        "histograms, as upstream llm-d dashboards query, over `$__rate_interval` (shorter than "
+        "the rules' 5 m window, so the raw figures are if anything low). Both forms run on the "
+        "same server in the same run and return the same series.", "",
+    ]
+    rows = []
+    for f in q.fleets:
+        rows.append((f.pods, _n(f.series), _n(f.rules_series), _n(f.rules_samples)))
+    out += ["### Fleets", "",
+            "*Recording rules per evaluation*: series the recording rules write and samples they "
+            "touch in one evaluation for that namespace (every 30 s, watched or not): the "
+            "standing cost that makes refreshes cheap.", ""]
+    out += _table(("Pods", "Raw series", "Recorded series per evaluation",
+                   "Samples per rule evaluation"), rows)
+    for range_h in q.ranges_h:
+        rows = []
+        for uid, title in [*q.dashboards.items(), ("*", "All three")]:
+            for n in pods:
+                rec = _cost(q, n, range_h, uid, "recorded")
+                raw = _cost(q, n, range_h, uid, "raw")
+                rows.append((title, n, rec.queries, _n(rec.series), _n(rec.points), _n(rec.samples),
+                             _n(raw.samples), _ratio(raw.samples, rec.samples), _ratio(rec.samples, rec.points),
+                             f"{rec.wall_s:.2f}", f"{raw.wall_s:.2f}", _ratio(raw.wall_s, rec.wall_s)))
+        out += [f"### Refresh over the last {range_h:g} h", ""]
+        out += _table(("Dashboard", "Pods", "Queries", "Series returned", "Points returned",
+                       "Samples (recorded)", "Samples (raw)", "Raw / recorded", "Samples per point (recorded)",
+                       "Wall s (recorded)", "Wall s (raw)", "Wall raw / recorded"), rows)
+    out += _goals(q, small, big)
+    out += _raw_in_recorded(q, big)
+    out += _heaviest(q, big)
+    return out
+
+
+def _cost(q: QueryCost, pods: int, range_h: float, uid: str, form: str) -> Cost:
+    return totals(q, pods, range_h, form) if uid == "*" else q.costs[(pods, range_h, uid, form)]
+
+
+def _goals(q: QueryCost, small: int, big: int) -> list[str]:
+    range_h = q.ranges_h[0]
+    rows = []
+    for uid, title in [*q.dashboards.items(), ("*", "All three")]:
+        a, b = _cost(q, small, range_h, uid, "recorded"), _cost(q, big, range_h, uid, "recorded")
+        raw = _cost(q, big, range_h, uid, "raw")
+        g_series = b.series / a.series if a.series else 0
+        g_points = b.points / a.points if a.points else 0
+        g_samples = b.samples / a.samples if a.samples else 0
+        below = raw.samples / b.samples if b.samples else 0
+        rows.append((title, f"{g_series:.2f}", f"{g_points:.2f}", f"{g_samples:.2f}",
+                     "met" if g_samples <= g_series else "**not met**",
+                     "met" if g_samples <= g_points else "**not met**",
+                     f"{below:.1f}", "met" if below >= 10 else "**not met**"))
+    return [f"### Goals ({range_h:g} h range, {small} -> {big} pods)", "",
+            "Growth: samples touched per refresh should grow no faster than the series the panels "
+            "return. Panels differ in step (a 4-column stat panel gets half the points of a "
+            "12-column graph), so growth is also given against the points returned (series x "
+            f"steps). Raw: at {big} pods the recorded form should touch at least 10x fewer samples.", "",
+            *_table(("Dashboard", "Series growth", "Points growth", "Samples growth", "Goal (vs series)",
+                     "Goal (vs points)", f"Raw / recorded at {big} pods", "10x goal"), rows)]
+
+
+def _raw_in_recorded(q: QueryCost, pods: int) -> list[str]:
+    """Panels of the recorded form that still read raw series (more than ~1 sample per point)."""
+    range_h = q.ranges_h[0]
+    rec = {(k[2], k[3]): v for k, v in q.panels.items() if k[0] == pods and k[1] == range_h and k[4] == "recorded"}
+    total = sum(v[0] for v in rec.values()) or 1
+    heavy = sorted(((uid, panel, v) for (uid, panel), v in rec.items() if v[2] and v[0] > 1.5 * v[2]),
+                   key=lambda x: -x[2][0])
+    share = sum(v[0] for _, _, v in heavy) / total
+    rows = [(q.dashboards[uid], panel, _n(v[0]), _n(v[2]), f"{v[0] / v[2]:.1f}") for uid, panel, v in heavy]
+    return [f"### Panels that read raw series in the recorded form ({pods} pods, {range_h:g} h)", "",
+            "A recorded series costs one sample per point returned. These panels compute per-pod "
+            "rates from the raw counters over `$__rate_interval` (the project records nothing per pod: "
+            "tests/test_scale_out_rules.py), so each point costs one sample per raw sample in the "
+            f"window; together they are {100 * share:.0f}% of the samples the three refreshes touch.", "",
+            *_table(("Dashboard", "Panel", "Samples", "Points", "Samples per point"), rows)]
+
+
+def _heaviest(q: QueryCost, pods: int, top: int = 8) -> list[str]:
+    range_h = q.ranges_h[0]
+    rec = {(k[2], k[3]): v[0] for k, v in q.panels.items()
+           if k[0] == pods and k[1] == range_h and k[4] == "recorded"}
+    raw = {(k[2], k[3]): v[0] for k, v in q.panels.items()
+           if k[0] == pods and k[1] == range_h and k[4] == "raw"}
+    rows = [(q.dashboards[uid], panel, _n(raw[(uid, panel)]), _n(rec[(uid, panel)]),
+             _ratio(raw[(uid, panel)], rec[(uid, panel)]))
+            for (uid, panel), _ in sorted(raw.items(), key=lambda kv: -kv[1])[:top]]
+    return [f"### Heaviest panels in the raw form ({pods} pods, {range_h:g} h)", "",
+            *_table(("Dashboard", "Panel", "Samples (raw)", "Samples (recorded)", "Raw / recorded"), rows)]
+
+
+# --- build ---------------------------------------------------------------------------------------------
+
+
+def build_section(b: BuildCost) -> list[str]:
+    rows = [
+        ("`python build.py` wall time (median of runs)",
+         f"{b.wall_median_s:.2f} s ({', '.join(f'{w:.2f}' for w in b.wall_s)})"),
+        ("`python build.py` peak memory (max RSS of runs)", f"{max(b.peak_rss_mib):.0f} MiB"),
+        ("Files written", b.files),
+    ]
+    if b.suite_wall_s is not None:
+        rows.append((f"promtool suite (`pytest {b.suite}`) wall time", f"{b.suite_wall_s:.1f} s"))
+        rows.append(("promtool suite tests passed / failed", f"{b.suite_passed} / {b.suite_failed}"))
+    if b.suite_note:
+        rows.append(("promtool suite note", b.suite_note))
+    return ["## 3. Build and test cost", "", *_table(("", ""), rows)]
+
+
+# --- the document ------------------------------------------------------------------------------------
+
+
+def headline(r: Results) -> list[str]:
+    out = ["## Headline", ""]
+    if r.detection:
+        d = r.detection
+        fp = sum(1 for c in d.cells if c.false_s)
+        missed = sum(c.missed for c in d.cells)
+        ratios = []
+        for at in d.alerts:
+            for _, _, _, lat in _latencies(d, at):
+                ratios += [x / at.floor_s(d.timing) for x in lat if x is not None]
+        worst = f"{max(ratios):.2f}" if ratios else "—"
+        out.append(f"- Alerts: {len(d.alerts)} alerts x {len(d.scenarios)} scenarios x "
+                   f"{len(d.lines)} Prometheus lines: {fp} false positives, {missed} missed faults, "
+                   f"worst detection latency / floor {worst}.")
+    if r.query:
+        q = r.query
+        big, range_h = q.fleets[-1].pods, q.ranges_h[0]
+        rec, raw = totals(q, big, range_h, "recorded"), totals(q, big, range_h, "raw")
+        out.append(f"- Dashboards at {big} pods, {range_h:g} h range, all three refreshed: "
+                   f"{_n(rec.samples)} samples touched recorded vs {_n(raw.samples)} raw "
+                   f"({_ratio(raw.samples, rec.samples)}x fewer), {rec.wall_s:.2f} s vs "
+                   f"{raw.wall_s:.2f} s of query wall time.")
+    if r.build:
+        b = r.build
+        suite = f"; promtool suite {b.suite_wall_s:.0f} s" if b.suite_wall_s is not None else ""
+        out.append(f"- `python build.py`: {b.wall_median_s:.2f} s, {max(b.peak_rss_mib):.0f} MiB peak{suite}.")
+    return [*out, ""]
+
+
+def render(r: Results) -> str:
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = ["# Benchmarks", "",
+           f"Generated by `make bench` (`{r.command}`) on {stamp}. Do not edit by hand: every "
+           "figure below is a count or a ratio measured in that one run; rerun to refresh.", ""]
+    out += headline(r)
+    out += machine_section(r)
+    if r.detection:
+        out += detection_section(r.detection)
+    if r.query:
+        out += query_section(r.query)
+    if r.build:
+        out += build_section(r.build)
+    return "\n".join(out).rstrip() + "\n"
+
+
+__all__ = ["FORMS", "Results", "render"]
