@@ -287,9 +287,12 @@ def _signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
                              f"{c.label('pod')}) ({c.vllm('vllm:num_requests_running', v['role'])}))"),
                ROLE_VARIANTS),
         Signal("vllm_pods_ns", "namespace:vllm_pods:count", NS, "short",
-               "Model-server pods up in the namespace, whatever their role.",
+               "Model-server pods up in the namespace, whatever their role and model.",
+               # Namespace level: a model scope must not narrow it when inlined (the recorded
+               # series has no model label to filter on), or EPP ready pods would be compared
+               # with one model's pods.
                lambda c, v: (f"count by ({c.by(*NS)}) (count by ({c.by(*NS)}, {c.label('pod')}) "
-                             f"({c.vllm('vllm:num_requests_running')}))")),
+                             f"({c.unscoped('model').vllm('vllm:num_requests_running')}))")),
         Signal("requests", f"namespace_model_role:vllm_requests_finished:{r}", NS_MODEL, "reqps",
                "Requests finished per second (each P/D request finishes once per role).",
                vllm_sum_rate(("vllm:request_success_total",)), ROLE_VARIANTS),

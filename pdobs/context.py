@@ -120,5 +120,9 @@ class Ctx:
     def scoped(self, **scope: tuple[str, str]) -> "Ctx":
         return replace(self, scope={**self.scope, **scope})
 
+    def unscoped(self, *keys: str) -> "Ctx":
+        """This context without the scope on `keys`, for a signal whose level lacks them."""
+        return replace(self, scope={k: v for k, v in self.scope.items() if k not in keys})
+
     def inlined(self) -> "Ctx":
         return replace(self, inline=True)

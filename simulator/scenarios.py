@@ -22,7 +22,8 @@ scenario; ``truth["during_fault"]`` holds the same keys in the middle of the fau
                         TTFT observations of its own (so "TTFT prefill = TTFT decode")
 ``epp_ready_lt_pods``   the EPP counts fewer ready pods than there are vLLM pods exporting metrics
 ``expected_verdict``    AGGREGATED_BY_DESIGN (no prefill pods) / NO_TRAFFIC / COLLAPSED (prefill
-                        idle while decode serves) / DISAGGREGATED (transfers observed) /
+                        idle while decode serves, or NIXL exported but every transfer fails) /
+                        DISAGGREGATED (transfers observed) /
                         CANNOT_TELL (prefill busy but no NIXL series to prove a transfer)
 ``fault_start_min`` / ``fault_end_min``  minutes from the start (None: no fault / never ends)
 
@@ -103,6 +104,10 @@ def signals_at(run: Run, minute: float) -> dict[str, Any]:
         verdict = "COLLAPSED"
     elif active and nixl:
         verdict = "DISAGGREGATED"
+    elif nixl:
+        # NIXL is exported and prefill works, yet no transfer succeeds: no KV cache moves, so
+        # decode recomputes every prompt; that is a collapse, not an unknown.
+        verdict = "COLLAPSED"
     else:
         verdict = "CANNOT_TELL"
     return {

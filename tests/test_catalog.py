@@ -99,3 +99,12 @@ def test_promtool_accepts_the_recording_rules(line: str, tmp_path: Path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     count = sum(len(g["rules"]) for g in yaml.safe_load(rules.read_text())["groups"])
     assert f"SUCCESS: {count} rules found" in proc.stdout
+
+
+def test_namespace_level_signals_ignore_the_model_scope_when_inlined():
+    cfg = config.load()
+    scope = {"namespace": ("=", "ns1"), "model": ("=", "m1")}
+    inlined = catalog.query(catalog.context(cfg, scope=scope, inline=True), "vllm_pods_ns")
+    recorded = catalog.query(catalog.context(cfg, scope=scope), "vllm_pods_ns")
+    assert 'namespace="ns1"' in inlined and "m1" not in inlined
+    assert "m1" not in recorded
