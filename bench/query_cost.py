@@ -88,6 +88,8 @@ class QueryCost:
     costs: dict[tuple[int, float, str, str], Cost] = field(default_factory=dict)
     # (pods, range_h, uid, panel, form) -> (samples, series, points) of each panel
     panels: dict[tuple[int, float, str, str, str], tuple[int, int, int]] = field(default_factory=dict)
+    # Panels whose dashboard query reads raw series only (no recorded series): recorded == raw form
+    raw_panels: set[tuple[str, str]] = field(default_factory=set)
     samples_written: int = 0
     backfill_s: float = 0.0
     rules_backfill_s: float = 0.0
@@ -213,6 +215,8 @@ def run(cfg: dict[str, Any], work: Path, *, pods: Sequence[int] = (8, 32, 128), 
     queries = list(panel_queries(cfg, uids))
     titles = {spec.uid: spec.title for spec in render.specs(cfg) if not uids or spec.uid in uids}
     result = QueryCost(hours, ranges, [Fleet(n, f"fleet-{n}") for n in pods], titles)
+    mixed = {(q.dashboard, q.panel) for q in queries if q.recorded != q.raw}
+    result.raw_panels = {(q.dashboard, q.panel) for q in queries} - mixed
     scrape_s = promql.duration_seconds(cfg["prometheus"]["scrape_interval"])
     served, result.rules_backfill_s, result.compaction_s = serve(cfg, pods, hours, work, compact)
     result.compacted = compact
@@ -263,7 +267,8 @@ def as_dict(result: QueryCost) -> Mapping[str, Any]:
                   for k, v in result.costs.items()],
         "panels": [{"pods": k[0], "range_h": k[1], "dashboard": k[2], "panel": k[3], "form": k[4],
                     "samples": v[0], "series": v[1], "points": v[2]} for k, v in result.panels.items()],
-        "samples_written": result.samples_written, "backfill_s": result.backfill_s,
+        "raw_panels": sorted(result.raw_panels), "samples_written": result.samples_written,
+        "backfill_s": result.backfill_s,
         "rules_backfill_s": result.rules_backfill_s, "compaction_s": result.compaction_s,
         "query_s": result.query_s,
     }
