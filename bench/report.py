@@ -361,8 +361,8 @@ def _raw_in_recorded(q: QueryCost, small: int, pods: int) -> list[str]:
             "the same figures: if each read one recorded sample per point, the three refreshes would "
             f"touch {_n(after_big)} samples at {pods} pods and {_n(after_small)} at {small} "
             f"(growth {after_big / (after_small or 1):.2f} against points growth "
-            f"{total.points / (small_total.points or 1):.2f}), for one extra recorded series per pod "
-            "and per-pod panel.", "",
+            f"{total.points / (small_total.points or 1):.2f}); the price would be one recorded series "
+            "per pod for each per-pod rate, which the project's cardinality rule forbids.", "",
             *_table(("Dashboard", "Panel", "Samples", "Points", "Samples per point"), rows)]
 
 
