@@ -446,13 +446,16 @@ def _signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
                "Is it disaggregated? " + ", ".join(f"{k} {v}" for k, v in VERDICTS.items()) + ".",
                _verdict),
     ]
-    return out + _dashboard_signals()
+    return out + _dashboard_signals(window)
 
 
 # --- issue 5: per-pod and status signals for the dashboards (dashboards/) -----------------------
-# Fragments (record=None): the per-pod ones keep the pod label, so recording them would cost one
-# series per pod; dashboards run them raw over $__rate_interval. The status ones turn the recorded
-# checklist and verdict into one code per namespace/model that is never silently absent.
+# Per-pod rates are recorded (one series per pod and signal, per role as a static `role` label):
+# raw, every dashboard refresh would re-read each pod's counters over the whole rate window
+# (issue 8). Issue 9 only keeps per-pod records out of alert paths: alerts read namespace-level
+# records (tests/test_scale_out_rules.py). Per-pod gauges stay fragments: raw they already read
+# one sample per pod. The status ones turn the recorded checklist and verdict into one code per
+# namespace/model that is never silently absent.
 
 NS_MODEL_POD = ("namespace", "model", "pod")
 # Per-pod signals: all pods, or one role.
@@ -525,7 +528,8 @@ def _alerts_firing(ctx: Ctx, v: Variant) -> str:
                       promql.matcher("alertstate", "=", "firing"))
 
 
-def _dashboard_signals() -> list[Signal]:
+def _dashboard_signals(window: str) -> list[Signal]:
+    r = f"rate{window}"
     return [
         Signal("pod_running", None, NS_MODEL_POD, "short", "Requests running per pod.",
                _pod_gauge("sum", ("vllm:num_requests_running",)), POD_VARIANTS),
@@ -534,16 +538,20 @@ def _dashboard_signals() -> list[Signal]:
                _pod_gauge("sum", ("vllm:num_requests_waiting",)), POD_VARIANTS),
         Signal("pod_kv_cache_usage", None, NS_MODEL_POD, "percentunit", "KV-cache usage per pod.",
                _pod_gauge("avg", ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")), POD_VARIANTS),
-        Signal("pod_requests", None, NS_MODEL_POD, "reqps", "Requests finished per second per pod.",
-               vllm_sum_rate(("vllm:request_success_total",), NS_MODEL_POD), POD_VARIANTS),
-        Signal("pod_work_tokens", None, NS_MODEL_POD, "short",
+        Signal("pod_requests", f"namespace_model_pod:vllm_requests_finished:{r}", NS_MODEL_POD, "reqps",
+               "Requests finished per second per pod.",
+               vllm_sum_rate(("vllm:request_success_total",), NS_MODEL_POD), ROLE_VARIANTS),
+        Signal("pod_work_tokens", f"namespace_model_pod:vllm_iteration_tokens:{r}", NS_MODEL_POD, "short",
                "Tokens processed by engine steps per second per pod: the work a pod really does.",
-               vllm_sum_rate(("vllm:iteration_tokens_total_sum",), NS_MODEL_POD), POD_VARIANTS),
-        Signal("pod_preemptions", None, NS_MODEL_POD, "short", "Preemptions per second per pod.",
-               vllm_sum_rate(("vllm:num_preemptions_total",), NS_MODEL_POD), POD_VARIANTS),
-        Signal("pod_prefix_hit_ratio", None, NS_MODEL_POD, "percentunit",
-               "Prefix-cache hit rate per pod over the rate window (not the lifetime ratio).",
-               _pod_prefix_hit_ratio, POD_VARIANTS),
+               vllm_sum_rate(("vllm:iteration_tokens_total_sum",), NS_MODEL_POD), ROLE_VARIANTS),
+        Signal("pod_preemptions", f"namespace_model_pod:vllm_preemptions:{r}", NS_MODEL_POD, "short",
+               "Preemptions per second per pod.",
+               vllm_sum_rate(("vllm:num_preemptions_total",), NS_MODEL_POD), ROLE_VARIANTS),
+        # One rule for the ratio, not hits and queries recorded apart: a refresh then reads one
+        # series per pod instead of two plus a join.
+        Signal("pod_prefix_hit_ratio", f"namespace_model_pod:vllm_prefix_cache_hit:ratio_{r}", NS_MODEL_POD,
+               "percentunit", "Prefix-cache hit rate per pod over the rate window (not the lifetime ratio).",
+               _pod_prefix_hit_ratio, ROLE_VARIANTS),
         Signal("epp_pod_queue", None, (*NS_POOL, "pod"), "short",
                "Waiting requests per model-server pod as the EPP sees them (GAIE pool collector; "
                "the pod is in model_server_pod).", _epp_pod_queue),

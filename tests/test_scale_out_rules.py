@@ -1,7 +1,7 @@
 """The rule files and dashboards on the engines a fleet grows into: multi-cluster aggregation, the
-fields Thanos/Mimir/Cortex rulers and vmalert accept, the Mimir namespace file, and no per-pod
-recording. Static checks plus vmalert's own parser; the engines themselves run in
-test_scale_out_engines.py and test_vmalert_rules.py."""
+fields Thanos/Mimir/Cortex rulers and vmalert accept, the Mimir namespace file, and per-pod
+records kept to the dashboards' rates and out of every alert path. Static checks plus vmalert's
+own parser; the engines themselves run in test_scale_out_engines.py and test_vmalert_rules.py."""
 
 import re
 import subprocess
@@ -155,31 +155,74 @@ def test_mimir_namespace_comes_from_the_config(tmp_path):
         config.load(overrides={"mimir": {"namespace": "../x"}})
 
 
-# --- cardinality: no per-pod recording, alerts read namespace-level records --------------------------
+# --- cardinality: per-pod records only for dashboards, alerts read namespace-level records --------
+
+# The dashboards' per-pod rates, recorded so a refresh reads one sample per pod (issue 8). Nothing
+# else may keep the pod: a new per-pod record must be added here on purpose.
+PER_POD_RECORDED = {"pod_requests", "pod_work_tokens", "pod_preemptions", "pod_prefix_hit_ratio"}
+RECORD_NAME = re.compile(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+")
 
 
-def test_no_recorded_signal_keeps_the_pod(cfg):
+def _per_pod_records(cfg) -> set[str]:
+    return {s.record for s in catalog.signals(cfg).values() if s.record and "pod" in s.level}
+
+
+def test_only_the_dashboards_per_pod_rates_keep_the_pod(cfg):
     recorded = {s.name: s for s in catalog.signals(cfg).values() if s.record}
     assert recorded
+    assert {name for name, sig in recorded.items() if "pod" in sig.level} == PER_POD_RECORDED
     for name, sig in recorded.items():
-        assert "pod" not in sig.level, f"{name} would record one series per pod"
         assert sig.level[0] == "namespace", f"{name}: recorded below the namespace level {sig.level}"
+        if name in PER_POD_RECORDED:
+            assert sig.record.startswith("namespace_model_pod:"), sig.record
+            assert sig.variants == catalog.ROLE_VARIANTS, f"{name}: one record per role, no role-less copy"
+    per_pod = _per_pod_records(cfg)
     pod = cfg["labels"]["pod"]
     for group in recording_render.rule_groups(cfg):
         for rule in group["rules"]:
             # The outermost aggregation names its labels; the pod may only appear in an inner one.
             outer = [labels for kind, labels in _clauses(rule["expr"]) if kind == "by"]
-            assert all(pod not in labels for labels in outer[:1]), f"{rule['record']} keeps {pod}"
+            keeps = any(pod in labels for labels in outer[:1])
+            assert keeps == (rule["record"] in per_pod), f"{rule['record']}: keeps {pod} is {keeps}"
+
+
+def _reads(cfg) -> dict[str, set[str]]:
+    """Record name -> the records its rules read."""
+    reads: dict[str, set[str]] = {}
+    for group in recording_render.rule_groups(cfg):
+        for rule in group["rules"]:
+            reads.setdefault(rule["record"], set()).update(RECORD_NAME.findall(rule["expr"]))
+    return reads
 
 
 def test_alerts_read_only_namespace_level_records(cfg):
     levels = {s.record: s.level for s in catalog.signals(cfg).values() if s.record}
     pod = cfg["labels"]["pod"]
-    for rule in alert_render.rule_groups(cfg)[0]["rules"]:
-        used = set(re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", rule["expr"]))
+    reads = _reads(cfg)
+    per_pod = _per_pod_records(cfg)
+    assert per_pod, "no per-pod record to keep out of the alerts: the check below would prove nothing"
+    alerts = [rule for group in alert_render.rule_groups(cfg) for rule in group["rules"] if "alert" in rule]
+    assert alerts
+    for rule in alerts:
+        used = set(RECORD_NAME.findall(rule["expr"]))
         assert used and used <= set(levels), f"{rule['alert']} reads {used - set(levels)}"
         assert all("pod" not in levels[r] for r in used), rule["alert"]
         assert f"{pod}=" not in rule["expr"] and f"{pod}," not in rule["expr"], rule["alert"]
+        # Through the records it reads too: no per-pod record anywhere in an alert's path.
+        seen, todo = set(), list(used)
+        while todo:
+            record = todo.pop()
+            if record not in seen:
+                seen.add(record)
+                todo.extend(reads.get(record, ()))
+        assert not seen & per_pod, f"{rule['alert']} depends on per-pod records {sorted(seen & per_pod)}"
+
+
+def test_no_namespace_level_record_reads_a_per_pod_record(cfg):
+    per_pod = _per_pod_records(cfg)
+    for record, read in _reads(cfg).items():
+        if record not in per_pod:
+            assert not read & per_pod, f"{record} reads per-pod records {sorted(read & per_pod)}"
 
 
 # The field lists agree with the parsers we can run: a group using every listed field loads.
