@@ -6,8 +6,9 @@ with the same simulated fleet (tests/scale_out_data.py) and the recording rules 
   (the collapse) has the same namespace and pod names as b.
 * VictoriaMetrics answers every panel query like Prometheus, except where MetricsQL is known to
   differ; each difference has its own test here and is explained in docs/scaling-out.md.
-* Cardinality: the recording rules add the same number of series to a namespace at 4 and 16 pods,
-  none of them per pod; docs/scaling-out.md states the measured numbers.
+* Cardinality: the namespace-level recording rules add the same number of series to a namespace at
+  4 and 16 pods; the dashboards' per-pod rate records add exactly one series per pod and per-pod
+  signal; docs/scaling-out.md states the measured numbers.
 """
 
 import math
@@ -240,35 +241,60 @@ def counts(e: Engines, engine: str, selector: str) -> dict[str, int]:
     return {s["metric"]["namespace"]: int(float(s["value"][1])) for s in result}
 
 
+def per_pod_records(cfg: dict[str, Any]) -> set[str]:
+    return {s.record for s in catalog.signals(cfg).values() if s.record and "pod" in s.level}
+
+
 def measure(e: Engines) -> dict[str, dict[str, int]]:
     cluster = f'cluster="{D.SCALE_CLUSTER}"'
+    per_pod = "|".join(sorted(per_pod_records(e.cfg)))
     return {engine: {
-        **{f"recorded {ns}": n for ns, n in counts(e, engine, f'{{__name__=~"{RECORDED}", {cluster}}}').items()},
+        **{f"namespace-level {ns}": n for ns, n in counts(
+            e, engine, f'{{__name__=~"{RECORDED}", __name__!~"{per_pod}", {cluster}}}').items()},
+        **{f"per-pod {ns}": n for ns, n in counts(e, engine, f'{{__name__=~"{per_pod}", {cluster}}}').items()},
         **{f"raw {ns}": n for ns, n in counts(e, engine, f'{{__name__!~"{RECORDED}", {cluster}}}').items()},
     } for engine in ("prometheus", "victoriametrics")}
 
 
+def pod_counts() -> dict[str, int]:
+    return {ns: sum(sizes) for ns, sizes in D.SCALES.items()}
+
+
 def test_recorded_series_per_namespace_do_not_grow_with_pods(engines):
+    """Namespace-level records are flat in the pod count; the per-pod records grow by exactly one
+    series per pod and per-pod signal (each pod has one role), and only they carry the pod."""
     measured = measure(engines)
+    signals_per_pod = len(per_pod_records(engines.cfg))
+    assert signals_per_pod > 0
     for engine, m in measured.items():
-        recorded = {ns: m[f"recorded {ns}"] for ns in D.SCALES}
-        assert len(set(recorded.values())) == 1 and min(recorded.values()) > 100, (engine, recorded)
+        flat = {ns: m[f"namespace-level {ns}"] for ns in D.SCALES}
+        assert len(set(flat.values())) == 1 and min(flat.values()) > 100, (engine, flat)
+        grown = {ns: m[f"per-pod {ns}"] for ns in D.SCALES}
+        assert grown == {ns: signals_per_pod * n for ns, n in pod_counts().items()}, (engine, grown)
         assert m["raw pods-16"] > 3 * m["raw pods-4"], (engine, m)
-    # Not one recorded series carries the pod label, on any cluster.
     pod = engines.cfg["labels"]["pod"]
+    per_pod = "|".join(sorted(per_pod_records(engines.cfg)))
     for name in ("prometheus", "victoriametrics"):
-        assert not engines.engine(name).query(f'{{__name__=~"{RECORDED}", {pod}!=""}}', engines.prom.end_time)
+        at = engines.prom.end_time
+        # Not one namespace-level recorded series carries the pod label, on any cluster ...
+        assert not engines.engine(name).query(f'{{__name__=~"{RECORDED}", __name__!~"{per_pod}", {pod}!=""}}', at)
+        # ... and every per-pod one carries the pod and its role.
+        assert engines.engine(name).query(f'{{__name__=~"{per_pod}"}}', at)
+        assert not engines.engine(name).query(f'{{__name__=~"{per_pod}", {pod}=""}}', at)
+        assert not engines.engine(name).query(f'{{__name__=~"{per_pod}", role!~"prefill|decode"}}', at)
 
 
 def test_the_cardinality_report_states_the_measured_numbers(engines):
     m = measure(engines)["prometheus"]
-    pods = {ns: sum(sizes) for ns, sizes in D.SCALES.items()}
+    pods = pod_counts()
     per_pod = (m["raw pods-16"] - m["raw pods-4"]) / (pods["pods-16"] - pods["pods-4"])
+    recorded_per_pod = (m["per-pod pods-16"] - m["per-pod pods-4"]) / (pods["pods-16"] - pods["pods-4"])
     expected = {
         "model-server pods": [str(pods[ns]) for ns in D.SCALES],
         "raw series in the namespace": [str(m[f"raw {ns}"]) for ns in D.SCALES],
-        "recorded series in the namespace": [str(m[f"recorded {ns}"]) for ns in D.SCALES],
-        "recorded series per model-server pod": ["0", "0"],
+        "namespace-level recorded series": [str(m[f"namespace-level {ns}"]) for ns in D.SCALES],
+        "per-pod recorded series (dashboards)": [str(m[f"per-pod {ns}"]) for ns in D.SCALES],
+        "recorded series per model-server pod": [f"{m[f'per-pod {ns}'] / pods[ns]:g}" for ns in D.SCALES],
     }
     table = {}
     for line in DOC.read_text().splitlines():
@@ -278,3 +304,6 @@ def test_the_cardinality_report_states_the_measured_numbers(engines):
     assert table == expected, f"update the cardinality table in {DOC.name}: {expected}"
     stated = re.search(r"about (\d+) raw series per model-server pod", DOC.read_text())
     assert stated and int(stated.group(1)) == round(per_pod), f"{DOC.name}: about {round(per_pod)} raw series per pod"
+    stated = re.search(r"exactly (\d+) recorded series per model-server pod", DOC.read_text())
+    assert stated and int(stated.group(1)) == recorded_per_pod, \
+        f"{DOC.name}: exactly {recorded_per_pod:g} recorded series per model-server pod"
