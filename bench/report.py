@@ -350,19 +350,22 @@ def _raw_in_recorded(q: QueryCost, small: int, pods: int) -> list[str]:
     rows = [(q.dashboards[uid], panel, _n(v[0]), _n(v[2]), _ratio(v[0], v[2])) for (uid, panel), v in heavy]
     small_total = totals(q, small, range_h, "recorded")
     after_small, after_big = _if_recorded(q, small, range_h), _if_recorded(q, pods, range_h)
-    return [f"### Why: panels that read raw series in the recorded form ({pods} pods, {range_h:g} h)", "",
+    growth_after = after_big / (after_small or 1)
+    growth_points = total.points / (small_total.points or 1)
+    if not heavy:
+        effect = "No panel reads raw series only."
+    else:
+        effect = (f"Together they are {100 * share:.0f}% of the samples the three refreshes touch. Derived from "
+                  "the same figures: if each read one recorded sample per point, the three refreshes would "
+                  f"touch {_n(after_big)} samples at {pods} pods and {_n(after_small)} at {small} "
+                  f"(growth {growth_after:.2f} against points growth {growth_points:.2f}).")
+    return [f"### Panels that read raw series in the recorded form ({pods} pods, {range_h:g} h)", "",
             "A panel reading one recorded series costs one sample per point returned (status panels "
-            "combining two or three recorded series, two or three). These panels read raw series "
-            "only: per-pod gauges cost one sample per point, per-pod rates one per raw sample in "
-            "`$__rate_interval` (by design: the project records nothing per pod, see "
-            f"tests/test_scale_out_rules.py). Together they are {100 * share:.0f}% of the samples the "
-            "three refreshes touch, and the rates among them are what makes samples grow faster "
-            "than series. Derived from "
-            "the same figures: if each read one recorded sample per point, the three refreshes would "
-            f"touch {_n(after_big)} samples at {pods} pods and {_n(after_small)} at {small} "
-            f"(growth {after_big / (after_small or 1):.2f} against points growth "
-            f"{total.points / (small_total.points or 1):.2f}); the price would be one recorded series "
-            "per pod for each per-pod rate, which the project's cardinality rule forbids.", "",
+            "combining two or three recorded series, two or three). The panels below read raw series "
+            "only: a raw gauge costs one sample per point, a raw rate one per raw sample in "
+            "`$__rate_interval`. The dashboards' per-pod rates are recorded (`namespace_model_pod:` "
+            "records, one series per pod and signal, never read by an alert: "
+            f"tests/test_scale_out_rules.py), so they read one sample per point. {effect}", "",
             *_table(("Dashboard", "Panel", "Samples", "Points", "Samples per point"), rows)]
 
 
@@ -427,7 +430,7 @@ def headline(r: Results) -> list[str]:
                    f"{rec.samples / (low.samples or 1):.2f}x while the series returned grew "
                    f"{rec.series / (low.series or 1):.2f}x (goal: no faster): "
                    + ("met." if rec.samples * low.series <= low.samples * rec.series else
-                      "**not met**, because of the per-pod panels that read raw counters (see 2.)."))
+                      "**not met** (see 2.: the panels that read raw series)."))
     if r.build:
         b = r.build
         suite = f"; promtool suite {b.suite_wall_s:.0f} s" if b.suite_wall_s is not None else ""
