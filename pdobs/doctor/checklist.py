@@ -23,7 +23,7 @@ Config = dict[str, Any]
 DASHBOARD_UID = ids.DRILLDOWN
 VERDICT_PANEL = "verdict"  # panel keys in the drill-down: "verdict" and "check-<signal>"
 # Dashboard variable of each level key (issue 5's variables).
-DASHBOARD_VARS = {"cluster": "cluster", "namespace": "namespace", "model": "model_name"}
+DASHBOARD_VARS = dashboards.SCOPE_VARS  # label key -> dashboard variable name
 
 # Which runbook explains a failing signal, and which one a verdict points at.
 SIGNAL_ALERT = {
