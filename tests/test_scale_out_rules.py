@@ -159,7 +159,7 @@ def test_mimir_namespace_comes_from_the_config(tmp_path):
 
 # The dashboards' per-pod rates, recorded so a refresh reads one sample per pod (issue 8). Nothing
 # else may keep the pod: a new per-pod record must be added here on purpose.
-PER_POD_RECORDED = {"pod_requests", "pod_work_tokens", "pod_preemptions", "pod_prefix_hit_ratio"}
+PER_POD_RECORDED = {"pod_work_tokens", "pod_preemptions", "pod_prefix_hit_ratio"}
 RECORD_NAME = re.compile(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+")
 
 
