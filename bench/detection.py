@@ -47,15 +47,11 @@ from simulator import render_promtool, scenarios
 FIRING = 'count by (alertname) (ALERTS{alertstate="firing"})'
 _FAILURE = re.compile(r"time: ([0-9a-z]+),\s*\n\s*exp:[^\n]*\n\s*got: ([^\n]*)")
 _ALERTNAME = re.compile(r'alertname="([^"]+)"')
-_DURATION = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
-_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 def _seconds(text: str) -> float:
-    parts = _DURATION.findall(text)
-    if "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"cannot read promtool time {text!r}")
-    return sum(int(n) * _SECONDS[u] for n, u in parts)
+    """Seconds in a time promtool prints, e.g. ``10m30s``."""
+    return promql.duration_seconds(text)
 
 
 @dataclass(frozen=True)
