@@ -11,7 +11,7 @@ from alerts import templates as T
 from alerts.definitions import ALERTS, AlertDef
 from dashboards import common as dashboard_common
 from dashboards import render as dashboard_render
-from pdobs import catalog, yamlio
+from pdobs import catalog, promql, yamlio
 
 Config = dict[str, Any]
 GROUP = "llm-d-pd-alerts"
@@ -81,7 +81,7 @@ def rule(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str,
     settings = cfg["alerts"][alert.name]
     ctx = catalog.context(cfg)
     out: dict[str, Any] = {"alert": alert.name, "expr": alert.expr(ctx, settings), "for": settings["for"]}
-    if settings["keep_firing_for"] not in ("0", "0s"):
+    if promql.duration_seconds(settings["keep_firing_for"]) > 0:
         out["keep_firing_for"] = settings["keep_firing_for"]
     out["labels"] = {"severity": settings["severity"]}
     annotations = {

@@ -117,6 +117,16 @@ def ratio(num: tuple[str, Variant], den: tuple[str, Variant], level: tuple[str, 
     return build
 
 
+# Every vLLM pod exports this gauge in every version, so its presence means "pod is up".
+POD_PRESENCE_METRIC = "vllm:num_requests_running"
+
+
+def _distinct_pods(ctx: Ctx, level: tuple[str, ...], selector: str) -> str:
+    # The inner count folds data-parallel engines (one series each) into one per pod.
+    by = ctx.by(*level)
+    return f"count by ({by}) (count by ({by}, {ctx.label('pod')}) ({selector}))"
+
+
 def _qlabel(q: float) -> str:
     return f"{q:g}"
 
@@ -283,16 +293,14 @@ def _signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
         # Model-server pods, per role: distinct pods exporting vLLM metrics.
         Signal("vllm_pods", "namespace_model_role:vllm_pods:count", NS_MODEL, "short",
                "Model-server pods exporting vLLM metrics.",
-               lambda c, v: (f"count by ({c.by(*NS_MODEL)}) (count by ({c.by(*NS_MODEL)}, "
-                             f"{c.label('pod')}) ({c.vllm('vllm:num_requests_running', v['role'])}))"),
+               lambda c, v: _distinct_pods(c, NS_MODEL, c.vllm(POD_PRESENCE_METRIC, v["role"])),
                ROLE_VARIANTS),
         Signal("vllm_pods_ns", "namespace:vllm_pods:count", NS, "short",
                "Model-server pods up in the namespace, whatever their role and model.",
                # Namespace level: a model scope must not narrow it when inlined (the recorded
                # series has no model label to filter on), or EPP ready pods would be compared
                # with one model's pods.
-               lambda c, v: (f"count by ({c.by(*NS)}) (count by ({c.by(*NS)}, {c.label('pod')}) "
-                             f"({c.unscoped('model').vllm('vllm:num_requests_running')}))")),
+               lambda c, v: _distinct_pods(c, NS, c.unscoped("model").vllm(POD_PRESENCE_METRIC))),
         Signal("requests", f"namespace_model_role:vllm_requests_finished:{r}", NS_MODEL, "reqps",
                "Requests finished per second (each P/D request finishes once per role).",
                vllm_sum_rate(("vllm:request_success_total",)), ROLE_VARIANTS),
