@@ -26,6 +26,7 @@ test-vmalert: $(STAMP) tools
 
 lint: $(STAMP) tools build
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	.tools/bin/promtool check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
 	.tools/bin/promtool-2 check rules build/prometheus/recording-rules.yaml build/prometheus/alerts.yaml
 

@@ -22,8 +22,8 @@ from typing import Any
 from alerts import templates as T
 from dashboards import ids
 from pdobs import catalog
-from pdobs.config import ConfigError
-from pdobs.context import Ctx
+from pdobs.core.config import ConfigError
+from pdobs.core.context import Ctx
 
 Settings = Mapping[str, Any]  # the alert's entry in cfg["alerts"]
 ExprBuilder = Callable[[Ctx, Settings], str]

@@ -11,7 +11,8 @@ from alerts import templates as T
 from alerts.definitions import ALERTS, AlertDef
 from dashboards import common as dashboard_common
 from dashboards import render as dashboard_render
-from pdobs import catalog, promql, yamlio
+from pdobs import catalog
+from pdobs.core import promql, yamlio
 
 Config = dict[str, Any]
 GROUP = "llm-d-pd-alerts"

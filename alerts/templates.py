@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 
 from pdobs import catalog
-from pdobs.context import Ctx, Variant
+from pdobs.core.context import Ctx, Variant
 
 # Renders a PromQL query from a (scoped) context.
 QueryBuilder = Callable[[Ctx], str]

@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from pdobs.prometheus_server import PrometheusServer
-from pdobs.tools import tool_path
+from pdobs.servers.prometheus import PrometheusServer
+from pdobs.servers.tools import tool_path
 from simulator.render_openmetrics import Backfill, backfill_rules, default_end_time, iter_chunks, rule_layers
 from simulator.render_promtool import format_duration
 from simulator.scenarios import Scenario

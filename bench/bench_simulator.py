@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pdobs.prometheus_server import PrometheusServer  # noqa: E402
+from pdobs.servers.prometheus import PrometheusServer  # noqa: E402
 from simulator import scenarios  # noqa: E402
 from simulator.render_openmetrics import backfill  # noqa: E402
 

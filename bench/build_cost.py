@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pdobs import paths
+from pdobs.core import paths
 
 SUITE = Path("tests") / "test_alert_rules.py"
 

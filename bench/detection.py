@@ -8,7 +8,7 @@ its test storage (ALERTS included) before it checks expressions, so each failure
 exactly the set of alerts firing at that evaluation. Both Prometheus lines run the same files.
 
 Which alert is meant to fire when comes from the simulator's truth, minute by minute
-(`simulator.scenarios.signals_at`), through `alerts.truth.EXPECT`. A maximal run of evaluations
+(`simulator.scenarios.signals_at`), through `harness.truth.EXPECT`. A maximal run of evaluations
 where an alert's condition holds is an *episode*:
 
 * an episode at least as long as the alert's floor must be detected: latency = first firing
@@ -21,7 +21,7 @@ where an alert's condition holds is an *episode*:
   scenario (the condition never holds) can only have false positives.
 
 Floor (a live Prometheus, worst phase): ``scrape + evaluation + for + warm-up``, warm-up = the
-rate window for alerts that wait for a rate to drain (``alerts.truth``), else 0.
+rate window for alerts that wait for a rate to drain (``harness.truth``), else 0.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ import yaml
 
 from alerts import definitions
 from alerts import render as alert_render
-from alerts.truth import EXPECT, Expectation
-from pdobs import promql, tools
+from harness.truth import EXPECT, Expectation
+from pdobs.core import promql
+from pdobs.servers import tools
 from recording_rules import render as rules_render
 from simulator import render_promtool, scenarios
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pdobs import tools
+from pdobs.servers import tools
 
 _TOOLS = ("prometheus", "promtool", "promtool-2")
 

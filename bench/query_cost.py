@@ -26,9 +26,10 @@ import requests
 
 from bench import backfill
 from dashboards import common, render
-from dashboards.grafana_query import interpolate, regex_value
-from dashboards.grafana_query import request as grafana_request
-from pdobs import catalog, promql
+from harness.grafana_query import interpolate, regex_value
+from harness.grafana_query import request as grafana_request
+from pdobs import catalog
+from pdobs.core import promql
 from recording_rules import render as rules_render
 from simulator import scenarios
 from simulator.serve import ScenarioPrometheus

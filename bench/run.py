@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import build_cost, detection, machine, query_cost, report
-from pdobs import config, paths
+from pdobs.core import config, paths
 
 PARTS = ("detection", "query", "build")
 

@@ -20,7 +20,7 @@ from grafanalib._gen import DashboardEncoder
 
 from dashboards.features import FEATURES
 from pdobs import catalog
-from pdobs.context import Ctx
+from pdobs.core.context import Ctx
 
 Config = dict[str, Any]
 JSON = dict[str, Any]

@@ -12,7 +12,7 @@ from typing import Any
 
 from delivery import inputs
 from delivery.inputs import Alert
-from pdobs import yamlio
+from pdobs.core import yamlio
 
 Config = dict[str, Any]
 

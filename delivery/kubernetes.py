@@ -11,7 +11,7 @@ from typing import Any
 
 from delivery import grafana, inputs
 from delivery.inputs import RenderError
-from pdobs import yamlio
+from pdobs.core import yamlio
 
 Config = dict[str, Any]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from pdobs import promql
-from pdobs.context import ROLES, Ctx, Variant
+from pdobs.core import promql
+from pdobs.core.context import ROLES, Ctx, Variant
 
 Config = dict[str, Any]
 Builder = Callable[[Ctx, Variant], str]

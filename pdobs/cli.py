@@ -7,7 +7,8 @@ from pathlib import Path
 
 from alerts import runbooks
 from delivery.inputs import RenderError
-from pdobs import artefacts, config, config_docs, demo, doctor, output, paths, push
+from pdobs import artefacts, config_docs, demo, doctor, output, push
+from pdobs.core import config, paths
 
 
 class UsageError(Exception):
@@ -38,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Render dashboards, recording rules and alerts for llm-d P/D serving.",
     )
-    p.add_argument("--config", type=Path, help="YAML file merged over config/default.yaml")
+    p.add_argument("--config", type=Path, help="YAML file merged over pdobs/config/default.yaml")
     p.add_argument("--out", type=Path, default=paths.ROOT / "build",
                    help="output folder, replaced as a whole (default: build/)")
     sub = p.add_subparsers(dest="command")

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from pdobs import config, paths
+from pdobs.core import config, paths
 from pdobs.doctor import diagnose, report
 from pdobs.doctor.client import Credentials, Prometheus
 from pdobs.doctor.model import Report
-from pdobs.tools import ToolMissingError
+from pdobs.servers.tools import ToolMissingError
 from simulator import scenarios
 from simulator.serve import ScenarioPrometheus, serve_scenario
 

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from delivery import inputs
-from pdobs import artefacts, config
+from pdobs import artefacts
+from pdobs.core import config
 from pdobs.grafana_client import GrafanaClient, GrafanaError
 
 Config = dict[str, Any]

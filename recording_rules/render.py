@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from pdobs import catalog, yamlio
+from pdobs import catalog
+from pdobs.core import yamlio
 
 Config = dict[str, Any]
 GROUP_PREFIX = "llm-d-pd-recording"

@@ -7,7 +7,7 @@
 from typing import Any
 
 from alerts import render as alerts
-from pdobs import yamlio
+from pdobs.core import yamlio
 from recording_rules import render as recording_rules
 
 Config = dict[str, Any]

@@ -2,8 +2,8 @@
 Prometheus TSDB and a live ``/metrics`` endpoint.
 
 It models what vLLM and the EPP export straight from ``../shared/reference/metrics.md`` and must
-not import the project's signal catalog (only ``pdobs.tools`` / ``pdobs.paths`` /
-``pdobs.prometheus_server``), so that a wrong metric name in the catalog fails a test instead of
+not import the project's signal catalog (only ``pdobs.servers.tools`` / ``pdobs.core.paths`` /
+``pdobs.servers.prometheus``), so that a wrong metric name in the catalog fails a test instead of
 agreeing with itself.
 """
 

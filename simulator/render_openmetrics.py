@@ -196,7 +196,7 @@ class Backfill:
 def _promtool(promtool: Path | None) -> Path:
     if promtool is not None:
         return promtool
-    from pdobs.tools import tool_path
+    from pdobs.servers.tools import tool_path
 
     return tool_path("promtool")
 

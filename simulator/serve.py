@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pdobs.prometheus_server import PrometheusServer
+from pdobs.servers.prometheus import PrometheusServer
 from simulator.render_openmetrics import Backfill, backfill, backfill_rules, rule_layers
 from simulator.scenarios import Scenario
 

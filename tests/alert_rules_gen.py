@@ -7,7 +7,7 @@ rendered with. Expected labels and descriptions are written out literally in the
 
 Spec file::
 
-    config: {}                 # overrides merged over config/default.yaml for every group here
+    config: {}                 # overrides merged over pdobs/config/default.yaml for every group here
     groups:
     - name: A sentence saying what the group proves.
       scenario: collapsed      # a simulator scenario, or multi_cluster
@@ -60,7 +60,8 @@ if str(ROOT) not in sys.path:
 from alerts import definitions  # noqa: E402
 from alerts import render as alert_render  # noqa: E402
 from dashboards import render as dashboard_render  # noqa: E402
-from pdobs import catalog, cli, config, promql  # noqa: E402
+from pdobs import catalog, cli  # noqa: E402
+from pdobs.core import config, promql  # noqa: E402
 from simulator import render_promtool, scenarios  # noqa: E402
 
 SPECS = ROOT / "tests" / "rules"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pdobs.prometheus_server import PrometheusServer
+from pdobs.servers.prometheus import PrometheusServer
 from simulator.render_live import LiveEndpoint
 from simulator.scenarios import Scenario
 from simulator.serve import ScenarioPrometheus, serve_scenario

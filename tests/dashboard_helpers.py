@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from dashboards.grafana_query import (  # noqa: F401  (re-exported for the dashboard tests)
+from harness.grafana_query import (  # noqa: F401  (re-exported for the dashboard tests)
     BUILTIN_VARS,
     VAR_REF,
     grafana_rate_interval,
@@ -17,7 +17,7 @@ from dashboards.grafana_query import (  # noqa: F401  (re-exported for the dashb
     regex_value,
     variable_refs,
 )
-from pdobs import paths
+from pdobs.core import paths
 
 JSON = dict[str, Any]
 # CI checks out shared/ beside the clone; the upstream schemas live there, not in the repo.

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from delivery import inputs
-from pdobs import artefacts, config, paths
+from pdobs import artefacts
+from pdobs.core import config, paths
 
 FIXTURE_UID = "pd-delivery-fixture"
 FIXTURE = paths.ROOT / "tests" / "fixtures" / "delivery" / "dashboard.json"

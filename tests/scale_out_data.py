@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pdobs import config, promql
-from pdobs.victoriametrics import VictoriaMetricsServer, replay_rules
+from harness.victoriametrics import VictoriaMetricsServer, replay_rules
+from pdobs.core import config, promql
 from recording_rules import render as recording_rules
 from simulator import render_victoriametrics, scenarios
 from simulator.render_openmetrics import Backfill, default_end_time, rule_layers

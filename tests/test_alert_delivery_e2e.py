@@ -23,9 +23,9 @@ import pytest
 import requests
 import yaml
 
-from pdobs import alertmanager as am_launch
-from pdobs import paths
-from pdobs.prometheus_server import free_port
+from pdobs.core import paths
+from pdobs.servers import alertmanager as am_launch
+from pdobs.servers.prometheus import free_port
 from simulator import scenarios
 
 COLLAPSED_NS = "pd-collapsed"

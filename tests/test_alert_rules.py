@@ -16,7 +16,8 @@ import alert_rules_gen as gen
 import pytest
 
 from alerts import definitions
-from pdobs import config, promql, tools
+from pdobs.core import config, promql
+from pdobs.servers import tools
 
 SPECS = gen.load_specs()
 GROUPS = [(spec, i, group) for spec in SPECS for i, group in enumerate(spec.groups)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from pdobs import alertmanager
+from pdobs.servers import alertmanager
 
 
 def _free_port() -> int:

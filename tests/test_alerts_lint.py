@@ -10,7 +10,9 @@ import yaml
 
 from alerts import definitions, render
 from dashboards import render as dashboard_render
-from pdobs import catalog, config, paths, promql, tools
+from pdobs import catalog
+from pdobs.core import config, paths, promql
+from pdobs.servers import tools
 from recording_rules import render as recording
 
 SEVERITIES = {"critical", "warning", "info"}

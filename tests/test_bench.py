@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from alerts import definitions
-from alerts.truth import EXPECT
 from bench import detection, run
 from bench.query_cost import panel_queries
 from dashboards import render
-from dashboards.grafana_query import request
-from pdobs import catalog, config
+from harness.grafana_query import request
+from harness.truth import EXPECT
+from pdobs import catalog
+from pdobs.core import config
 from simulator import scenarios
 
 

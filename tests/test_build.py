@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pdobs import artefacts, cli, output, paths
+from pdobs import artefacts, cli, output
+from pdobs.core import paths
 
 
 def _digest(folder: Path) -> dict[str, str]:

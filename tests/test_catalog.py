@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdobs import catalog, config, paths, tools
+from pdobs import catalog
+from pdobs.core import config, paths
+from pdobs.servers import tools
 from recording_rules import render
 
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")

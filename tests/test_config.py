@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdobs import config, paths
+from pdobs.core import config, paths
 
 BAD = [
     # (override, field named in the message, words the fix needs)

@@ -11,7 +11,8 @@ import pytest
 
 from dashboards import common, coordinator, drilldown, ids, render
 from dashboards.features import FEATURES
-from pdobs import artefacts, catalog, config
+from pdobs import artefacts, catalog
+from pdobs.core import config
 from tests.dashboard_helpers import (
     BUILTIN_VARS,
     PROJECT_SCHEMA,

@@ -18,8 +18,9 @@ import requests
 
 from dashboards import common, ids, render
 from dashboards.features import FEATURES
-from pdobs import catalog, config
-from pdobs.prometheus_server import PrometheusServer
+from pdobs import catalog
+from pdobs.core import config
+from pdobs.servers.prometheus import PrometheusServer
 from recording_rules import render as recording_rules
 from simulator import scenarios
 from tests.dashboard_helpers import (

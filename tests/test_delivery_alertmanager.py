@@ -10,7 +10,7 @@ import yaml
 from delivery_support import ALERTS, render
 
 from delivery import alertmanager
-from pdobs import tools
+from pdobs.servers import tools
 
 NAMESPACE = "llm-d-pd"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pdobs import config
+from pdobs.core import config
 
 BAD = [
     ({"kubernetes": {"namespace": "Monitoring"}}, "kubernetes.namespace", "Kubernetes name"),

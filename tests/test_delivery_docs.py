@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdobs import artefacts, cli, config, paths, tools
+from pdobs import artefacts, cli
+from pdobs.core import config, paths
+from pdobs.servers import tools
 
 DOC = paths.DOCS / "delivery.md"
 

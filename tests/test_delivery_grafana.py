@@ -12,7 +12,8 @@ from delivery_support import DASHBOARD_UIDS, FIXTURE_UID, fixture_renderer, rend
 
 from delivery import grafana
 from delivery.inputs import RenderError
-from pdobs import artefacts, cli, config
+from pdobs import artefacts, cli
+from pdobs.core import config
 
 # The file provider's fields as Grafana documents them (administration/provisioning, "Dashboards").
 PROVIDER_SCHEMA = {

@@ -20,7 +20,8 @@ from delivery_support import DASHBOARD_UIDS, fixture_renderer, render
 
 from delivery import grafana, kubernetes
 from delivery.inputs import RenderError
-from pdobs import config, tools
+from pdobs.core import config
+from pdobs.servers import tools
 
 DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

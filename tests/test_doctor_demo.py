@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from alerts import render as alert_rules
-from pdobs import cli, config, demo, paths
+from pdobs import cli, demo
+from pdobs.core import config, paths
 from recording_rules import render as recording_rules
 
 

@@ -9,8 +9,9 @@ import subprocess
 import pytest
 import yaml
 
-from pdobs import cli, tools
-from pdobs.prometheus_server import PrometheusServer
+from pdobs import cli
+from pdobs.servers import tools
+from pdobs.servers.prometheus import PrometheusServer
 from simulator import scenarios
 from simulator.render_openmetrics import default_end_time, start_time_for, write_openmetrics
 

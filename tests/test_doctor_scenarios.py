@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from pdobs import catalog, cli, config
+from pdobs import catalog, cli
+from pdobs.core import config
 from pdobs.demo import TRUTH_VERDICT
 from recording_rules import render as recording_rules
 from simulator import scenarios

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pdobs import config
+from pdobs.core import config
 from pdobs.doctor import client, preflight
 from pdobs.doctor.model import EXIT_FAILING, EXIT_OK, EXIT_UNDECIDED, FAIL, PASS, Check, Deployment, Report
 

@@ -12,7 +12,8 @@ from delivery_support import fixture_renderer
 from grafana_api_server import GrafanaAPI
 
 from delivery import inputs
-from pdobs import artefacts, cli, config, push
+from pdobs import artefacts, cli, push
+from pdobs.core import config
 from pdobs.grafana_client import GrafanaClient, GrafanaError
 
 FOLDER_UID = "llm-d-pd"

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from alerts import definitions, render, runbooks
-from pdobs import config, tools
+from pdobs.core import config
+from pdobs.servers import tools
 
 SECTIONS = ("## What it means", "## Dashboard and how to confirm", "## Likely causes", "## How to fix",
             "## How to silence")

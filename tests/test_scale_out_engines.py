@@ -21,8 +21,9 @@ import pytest
 
 import tests.scale_out_data as D
 from dashboards import render
-from pdobs import catalog, paths
-from pdobs.prometheus_server import PrometheusServer
+from pdobs import catalog
+from pdobs.core import paths
+from pdobs.servers.prometheus import PrometheusServer
 from tests.dashboard_helpers import grafana_rate_interval, interpolate, regex_value, targets
 
 RECORDED = "[a-z_]+:[a-z0-9_]+:[a-z0-9_]+"

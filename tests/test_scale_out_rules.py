@@ -12,8 +12,10 @@ import yaml
 
 from alerts import render as alert_render
 from dashboards import render as dashboard_render
-from pdobs import artefacts, catalog, config, tools
-from pdobs.victoriametrics import vmalert_dry_run
+from harness.victoriametrics import vmalert_dry_run
+from pdobs import artefacts, catalog
+from pdobs.core import config
+from pdobs.servers import tools
 from recording_rules import render as recording_render
 from scaleout import mimir, rulers
 from tests.dashboard_helpers import targets

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from pdobs.tools import tool_path
+from pdobs.servers.tools import tool_path
 from simulator import scenarios as S
 from simulator.render_live import LiveEndpoint
 from simulator.render_openmetrics import iter_chunks

@@ -14,8 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from pdobs.paths import ROOT, TOOLS_BIN
-from pdobs.tools import PROMTOOLS, ToolMissingError, installed_versions, tool_path
+from pdobs.core.paths import ROOT, TOOLS_BIN
+from pdobs.servers.tools import PROMTOOLS, ToolMissingError, installed_versions, tool_path
 
 INSTALLER = ROOT / "tools" / "install_tools.py"
 

@@ -1,7 +1,7 @@
 """The promtool rule unit tests of tests/rules/ on VictoriaMetrics' vmalert-tool.
 
 The same generated files (tests/alert_rules_gen.py) as test_alert_rules.py, converted by
-pdobs.victoriametrics.vmalert_tool_document (expression tests are `metricsql_expr_test` there) and
+harness.victoriametrics.vmalert_tool_document (expression tests are `metricsql_expr_test` there) and
 run with `vmalert-tool unittest --disableAlertgroupLabel`: alerts fire at the same evaluation with
 the same labels and the same text, records hold the same values.
 
@@ -20,7 +20,7 @@ import alert_rules_gen as gen
 import pytest
 import yaml
 
-from pdobs.victoriametrics import vmalert_tool_document, vmalert_tool_unittest
+from harness.victoriametrics import vmalert_tool_document, vmalert_tool_unittest
 
 RUN_ALL = os.environ.get("PDOBS_VMALERT_ALL") == "1"
 # spec file -> group indexes run by default (None: all of them)

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pdobs import catalog, config
+from pdobs import catalog
+from pdobs.core import config
 from pdobs.doctor import checklist, preflight, report
 from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
 from pdobs.doctor.model import EXIT_BAD_INPUT, EXIT_FAILING, Report
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cluster", help="only this cluster (multi_cluster configs)")
     # SUPPRESS: `build.py --config F doctor` and `build.py doctor --config F` both work.
     p.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                   help="YAML file merged over config/default.yaml")
+                   help="YAML file merged over pdobs/config/default.yaml")
     p.add_argument("--output", choices=("text", "json"), default="text", help="report format (default: text)")
     p.add_argument("--time", help="evaluate at this time (RFC 3339 or Unix seconds; default: now)")
     p.add_argument("--token-file", type=Path, help="file holding a bearer token (default: $PROMETHEUS_TOKEN)")

@@ -8,7 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from pdobs import catalog, promql
+from pdobs import catalog
+from pdobs.core import promql
 from pdobs.doctor.client import Prometheus
 from pdobs.doctor.model import INFO, OK, WARN, Finding
 from pdobs.doctor.queries import Key, Reader

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdobs import catalog
-from pdobs.context import Ctx
+from pdobs.core.context import Ctx
 from pdobs.doctor.client import Prometheus
 
 Key = tuple[str, ...]

@@ -128,7 +128,7 @@ class PrometheusServer:
     def binary(self) -> Path:
         if self._binary is not None:
             return self._binary
-        from pdobs.tools import tool_path
+        from pdobs.servers.tools import tool_path
 
         return tool_path("prometheus")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pdobs import promql
+from pdobs.core import promql
 
 Config = dict[str, Any]
 Variant = Mapping[str, str]

@@ -29,8 +29,8 @@ from typing import Any
 
 import requests
 
-from pdobs.prometheus_server import _LIVE, PrometheusError, PrometheusServer
-from pdobs.tools import tool_path
+from pdobs.servers.prometheus import _LIVE, PrometheusError, PrometheusServer
+from pdobs.servers.tools import tool_path
 
 # Alert tests: the group name is not a label in Prometheus, so vmalert must not add one either.
 VMALERT_TOOL_FLAGS = ("--disableAlertgroupLabel",)

@@ -12,10 +12,11 @@ import shlex
 import shutil
 from pathlib import Path
 
-from pdobs import paths, tools
+from pdobs.core import paths
+from pdobs.servers import tools
 
 SYSTEM_TEMPLATES = Path("/usr/share/prometheus/alertmanager")
-OUR_SHARE = paths.ROOT / ".tools" / "share"
+OUR_SHARE = paths.TOOLS_DIR / "share"
 
 
 class AlertmanagerLaunchError(RuntimeError):

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from pdobs import paths, promql
+from pdobs.core import paths, promql
 
 Config = dict[str, Any]
 

@@ -4,7 +4,7 @@ import json
 import os
 from pathlib import Path
 
-from pdobs.paths import TOOLS_BIN
+from pdobs.core.paths import TOOLS_BIN
 
 VERSIONS_FILE = TOOLS_BIN.parent / "versions.json"
 
