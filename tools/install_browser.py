@@ -51,7 +51,7 @@ def _version(binary: Path) -> str:
 def _apt_install(packages: tuple[str, ...]) -> None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise BrowserError(f"{' '.join(packages)} not installed and this is not root on a Debian-family host: "
-                           f"install them (sudo apt-get install {' '.join(packages)}) and run `make tools` again")
+                           f"install them (sudo apt-get install {' '.join(packages)}) and run `make browser` again")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "-q", "update"],
                 ["apt-get", "-q", "install", "-y", "--no-install-recommends", *packages]):
