@@ -48,6 +48,7 @@ class Reader:
 
     def series(self, name: str, start: float, end: float, step: float,
                **variant: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Every series of a signal over a range, with all its labels (alerts, per-pod views)."""
         return self.prom.query_range(self.promql(name, **variant), start, end, step)
 
     def rows(self, name: str, **variant: str) -> list[dict[str, Any]]:
