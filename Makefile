@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: build test test-vmalert lint tools bench demo clean
+.PHONY: build test test-vmalert lint tools browser bench demo clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,14 @@ $(STAMP): requirements.lock pyproject.toml
 tools: $(STAMP)
 	$(PY) tools/install_tools.py
 
+# Headless Chromium for the HTML report's browser test (apt-get install when root and missing).
+browser: $(STAMP)
+	$(PY) tools/install_browser.py
+
 build: $(STAMP)
 	$(PY) build.py
 
-test: $(STAMP) tools
+test: $(STAMP) tools browser
 	$(PY) -m pytest
 
 # Every rule unit test on VictoriaMetrics' vmalert-tool as well (`make test` runs a selection).

@@ -1,8 +1,8 @@
 """`make demo`: the whole package at work with no cluster.
 
 Backfills a simulator scenario into a real Prometheus on 127.0.0.1 (with the built rule files
-loaded when `make build` has run), runs the doctor against it, shows where the dashboards and rules
-are, and stops everything. `--keep` leaves Prometheus up until Ctrl-C for exploring.
+loaded when `make build` has run), runs the doctor against it (and writes its HTML report), shows
+where the dashboards and rules are, and stops everything. `--keep` leaves Prometheus up until Ctrl-C for exploring.
 """
 
 import argparse
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pdobs.core import config, paths
-from pdobs.doctor import diagnose, report
+from pdobs.doctor import diagnose, report, write_report
 from pdobs.doctor.client import Credentials, Prometheus
 from pdobs.doctor.model import Report
 from pdobs.servers.tools import ToolMissingError
@@ -79,8 +79,14 @@ def _artefacts(build_dir: Path, out: TextIO) -> None:
 
 def _serve(scenario: scenarios.Scenario, workdir: Path, build_dir: Path) -> ScenarioPrometheus:
     rules = [build_dir / f for f in RULE_FILES if (build_dir / f).is_file()]
-    # Recording rules are loaded as they are, not backfilled: the doctor inlines every query.
-    return serve_scenario(scenario, workdir=workdir, rule_files=rules, backfill_recording_rules=False)
+    # The doctor inlines every query, but the alerts read recorded series: both are backfilled so
+    # the HTML report shows the alerts that would have fired.
+    return serve_scenario(scenario, workdir=workdir, rule_files=rules, backfill_alert_rules=True)
+
+
+def report_path(build_dir: Path, scenario: str) -> Path:
+    """Where the demo's HTML report goes: beside the build (replaced by the next one), else /tmp."""
+    return (build_dir if build_dir.is_dir() else Path(tempfile.gettempdir())) / f"demo-report-{scenario}.html"
 
 
 def run(name: str, *, out: TextIO = sys.stdout, build_dir: Path | None = None, duration_min: float | None = None,
@@ -105,9 +111,12 @@ def run(name: str, *, out: TextIO = sys.stdout, build_dir: Path | None = None, d
             prom = Prometheus(served.url, Credentials(), time=served.end_time)
             try:
                 result = diagnose(cfg, prom, {})
+                print(report.text(result), end="", file=out)
+                html = report_path(build_dir, scenario.name)
+                write_report(cfg, prom, {}, result, html, served.end_time - served.start_time)
             finally:
                 prom.close()
-            print(report.text(result), end="", file=out)
+            print(f"\nThe HTML report of the whole run (open it in a browser): {html}", file=out)
             verdicts = {d.verdict for d in result.deployments}
             mark = "matches" if verdicts == {expected} else "DOES NOT MATCH"
             print(f"\nThe scenario's ground truth is {expected}: the doctor's verdict {mark} it.", file=out)

@@ -7,7 +7,8 @@
 
 Recording rules are backfilled with ``promtool tsdb create-blocks-from rules`` one layer of
 groups at a time (a group reading another group's records needs those loaded first), restarting
-the server after each layer; the rule files are also loaded into the server as they are.
+the server after each layer; the rule files are also loaded into the server as they are. The
+``ALERTS`` series, which promtool cannot backfill, can be replayed too (``backfill_alert_rules``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pdobs.servers.prometheus import PrometheusServer
+from simulator.alert_replay import backfill_alerts
 from simulator.render_openmetrics import Backfill, backfill, backfill_rules, rule_layers
 from simulator.scenarios import Scenario
 
@@ -72,6 +74,7 @@ def serve_scenario(
     workdir: str | Path,
     rule_files: Sequence[str | Path] = (),
     backfill_recording_rules: bool = True,
+    backfill_alert_rules: bool = False,
     interval_s: float = 30.0,
     evaluation_interval_s: float = 30.0,
     end_time: float | None = None,
@@ -79,7 +82,9 @@ def serve_scenario(
     """Backfill ``scenario`` into ``workdir/tsdb`` and start Prometheus on it.
 
     With ``rule_files`` and ``backfill_recording_rules`` their recording rules are evaluated
-    over the whole scenario (every ``evaluation_interval_s``) and added to the TSDB too.
+    over the whole scenario (every ``evaluation_interval_s``) and added to the TSDB too; with
+    ``backfill_alert_rules`` as well, the ``ALERTS`` series their alerting rules would have
+    written (see :mod:`simulator.alert_replay`).
     """
     from simulator.render_promtool import format_duration
 
@@ -102,6 +107,11 @@ def serve_scenario(
                     start=loaded.start_time, end=loaded.end_time,
                     eval_interval_s=evaluation_interval_s, workdir=work / "rule-blocks",
                 )  # fmt: skip
+                server.restart()
+            if backfill_alert_rules and backfill_alerts(
+                server, rule_files, tsdb, start=loaded.start_time, end=loaded.end_time,
+                default_interval_s=evaluation_interval_s, workdir=work / "alert-blocks",
+            ):
                 server.restart()
     except BaseException:
         server.stop()

@@ -1,7 +1,8 @@
 """Shared fixtures: real Prometheus servers on simulated scenarios, live endpoints.
 
 * ``prometheus_for_scenario(scenario, rule_files=(), **kw) -> ScenarioPrometheus`` (session):
-  backfills the scenario, starts Prometheus 3.5 on it (recording rules backfilled too) and
+  backfills the scenario, starts Prometheus 3.5 on it (recording rules backfilled too, and
+  with ``backfill_alert_rules=True`` the ALERTS series the alert rules would have written) and
   caches it for the session, keyed by scenario name + parameters + rule files; at most
   ``MAX_RUNNING`` stay up (least recently used stopped first). All are stopped at the end.
 * ``prometheus_server(**PrometheusServer kwargs) -> PrometheusServer`` (function): a started
@@ -49,9 +50,11 @@ def prometheus_for_scenario(
         interval_s: float = 30.0,
         evaluation_interval_s: float = 30.0,
         backfill_recording_rules: bool = True,
+        backfill_alert_rules: bool = False,
     ) -> ScenarioPrometheus:
         kw = {"interval_s": interval_s, "evaluation_interval_s": evaluation_interval_s,
-              "backfill_recording_rules": backfill_recording_rules}  # fmt: skip
+              "backfill_recording_rules": backfill_recording_rules,
+              "backfill_alert_rules": backfill_alert_rules}  # fmt: skip
         key = _scenario_key(scenario, rule_files, kw)
         if key in running:
             running.move_to_end(key)

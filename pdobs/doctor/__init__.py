@@ -7,18 +7,22 @@ input or Prometheus unreachable; 3 undecided (no traffic, or cannot tell).
 
 import argparse
 import sys
+import time as _time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pdobs import catalog
-from pdobs.core import config
-from pdobs.doctor import checklist, preflight, report
+from pdobs.core import config, promql
+from pdobs.doctor import checklist, history, html_report, preflight, report
 from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
 from pdobs.doctor.model import EXIT_BAD_INPUT, EXIT_FAILING, Report
 from pdobs.doctor.queries import Reader
 
 Config = dict[str, Any]
+
+
+DEFAULT_RANGE = "1h"  # of --report without --since/--start
 
 
 class ScopeError(Exception):
@@ -51,9 +55,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--insecure-skip-verify", action="store_true",
                    help="do not verify the server's TLS certificate (not recommended)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: 30)")
+    r = p.add_argument_group("HTML report", "one self-contained file with the signals, verdict, latencies and "
+                             "alerts over a time range, to attach to a ticket")
+    r.add_argument("--report", type=Path, metavar="FILE.html", help="also write the report to this file")
+    r.add_argument("--since", metavar="DURATION",
+                   help=f"range ending at --time/--end, e.g. 30m, 6h, 1d (default: {DEFAULT_RANGE})")
+    r.add_argument("--start", help="start of the range (RFC 3339 or Unix seconds)")
+    r.add_argument("--end", help="end of the range, where 'now' is evaluated (default: --time, else now)")
 
 
-def parse_time(text: str | None) -> float | None:
+def parse_time(text: str | None, flag: str = "--time") -> float | None:
     if text is None:
         return None
     try:
@@ -63,7 +74,36 @@ def parse_time(text: str | None) -> float | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise ScopeError(f"--time {text!r}: expected RFC 3339 (2025-06-01T12:00:00Z) or Unix seconds") from None
+        raise ScopeError(f"{flag} {text!r}: expected RFC 3339 (2025-06-01T12:00:00Z) or Unix seconds") from None
+
+
+def _range(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """(evaluation time, range seconds) from --time/--start/--end/--since; None: the defaults."""
+    if args.report is None:
+        given = [f for f, v in (("--since", args.since), ("--start", args.start), ("--end", args.end)) if v]
+        if given:
+            raise ScopeError(f"{'/'.join(given)}: only with --report FILE.html")
+        return parse_time(args.time), None
+    if args.since and args.start:
+        raise ScopeError("--since and --start: give one (--since counts back from --end)")
+    end = parse_time(args.end, "--end")
+    at = parse_time(args.time)
+    if end is not None and at is not None and end != at:
+        raise ScopeError("--time and --end differ: the report's 'now' is the end of its range; give one")
+    end = end if end is not None else at if at is not None else _time.time()
+    start = parse_time(args.start, "--start")
+    if start is not None:
+        if start >= end:
+            raise ScopeError(f"--start {args.start!r} is not before the end of the range")
+        return end, end - start
+    text = args.since or DEFAULT_RANGE
+    try:
+        seconds = promql.duration_seconds(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ScopeError(f"--since {text!r}: expected a duration above 0 such as 30m, 6h or 1d")
+    return end, seconds
 
 
 def _scope(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
@@ -99,27 +139,43 @@ def diagnose(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]]) -
                   deployments=checklist.deployments(cfg, reader, versions))
 
 
+def write_report(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]], result: Report,
+                 path: Path, seconds: float | None) -> None:
+    """The HTML report of `result` over the range ending at the doctor's evaluation time."""
+    span = seconds if seconds is not None else promql.duration_seconds(DEFAULT_RANGE)
+    w = history.window(prom.time, span, promql.duration_seconds(cfg["prometheus"]["scrape_interval"]))
+    reader = Reader(prom, catalog.context(cfg, scope=scope, inline=True))
+    html_report.write(path, html_report.render(result, history.gather(cfg, reader, w, result)))
+
+
 def command(args: argparse.Namespace) -> int:
     cfg = config.load(getattr(args, "config", None))
     try:
         if args.timeout <= 0:
             raise ScopeError(f"--timeout {args.timeout:g}: expected seconds above 0")
+        at, seconds = _range(args)
+        if args.report is not None:
+            html_report.check_target(args.report)
         creds = credentials(token_file=args.token_file, username_file=args.username_file,
                             password_file=args.password_file)
         prom = Prometheus(args.prometheus, creds, ca_file=args.ca_file, insecure=args.insecure_skip_verify,
-                          timeout=args.timeout, time=parse_time(args.time))
+                          timeout=args.timeout, time=at)
         if args.insecure_skip_verify:
             print(f"warning: not verifying the TLS certificate of {prom.shown} (--insecure-skip-verify)",
                   file=sys.stderr)
         try:
             result = diagnose(cfg, prom, _scope(args))
+            if args.report is not None:
+                write_report(cfg, prom, _scope(args), result, args.report, seconds)
         finally:
             prom.close()
-    except (PrometheusError, CredentialsError, ScopeError) as exc:
+    except (PrometheusError, CredentialsError, ScopeError, html_report.ReportWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except QueryError as exc:
         print(f"error: {exc} (a bug in the doctor, or a backend that is not PromQL-compatible)", file=sys.stderr)
         return EXIT_FAILING
     print(report.as_json(result) if args.output == "json" else report.text(result), end="")
+    if args.report is not None:
+        print(f"wrote the HTML report to {args.report}", file=sys.stderr)
     return result.exit_code

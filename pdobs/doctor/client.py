@@ -107,7 +107,7 @@ def _reason(exc: requests.RequestException) -> str:
 
 
 class Prometheus:
-    """Instant queries, rules and label values through the HTTP API, at one evaluation time."""
+    """Instant and range queries, rules and label values through the HTTP API, at one evaluation time."""
 
     def __init__(self, url: str, creds: Credentials, *, ca_file: Path | None = None, insecure: bool = False,
                  timeout: float = 30.0, time: float | None = None) -> None:
@@ -178,6 +178,14 @@ class Prometheus:
         if result.get("resultType") == "scalar":
             return [({}, float(result["result"][1]))]
         return [(item["metric"], float(item["value"][1])) for item in result.get("result", [])]
+
+    def query_range(self, promql: str, start: float, end: float,
+                    step: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """A range query as (labels, [(time, value), ...]) per series; POST, like `query`."""
+        data = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        result = self._call("POST", "/api/v1/query_range", data=data)
+        return [(item["metric"], [(float(t), float(v)) for t, v in item.get("values", [])])
+                for item in result.get("result", [])]
 
     def rules(self) -> list[dict[str, Any]] | None:
         """Loaded rule groups, or None where the backend has no rules API."""

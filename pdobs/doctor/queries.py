@@ -22,7 +22,7 @@ class Reader:
         return [self.ctx.label(k) for k in self.ctx.keys(*level)]
 
     def vector(self, name: str, **variant: str) -> list[tuple[dict[str, str], float]]:
-        return self.prom.query(catalog.query(self.ctx, name, **variant))
+        return self.prom.query(self.promql(name, **variant))
 
     def by(self, level: tuple[str, ...], name: str, **variant: str) -> dict[Key, float]:
         """{label values of `level`: value}; several series on one key keep the first."""
@@ -31,6 +31,25 @@ class Reader:
         for labels, value in self.vector(name, **variant):
             out.setdefault(tuple(labels.get(n, "") for n in names), value)
         return out
+
+    def promql(self, name: str, **variant: str) -> str:
+        """The query `vector` and `matrix` send for a signal (what a report shows to copy)."""
+        return catalog.query(self.ctx, name, **variant)
+
+    def matrix(self, level: tuple[str, ...], name: str, start: float, end: float, step: float,
+               **variant: str) -> dict[Key, list[tuple[float, float]]]:
+        """{label values of `level`: [(time, value), ...]} over a range; several series on one
+        key keep the first, as `by` does."""
+        names = self.keys(*level)
+        out: dict[Key, list[tuple[float, float]]] = {}
+        for labels, points in self.prom.query_range(self.promql(name, **variant), start, end, step):
+            out.setdefault(tuple(labels.get(n, "") for n in names), points)
+        return out
+
+    def series(self, name: str, start: float, end: float, step: float,
+               **variant: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Every series of a signal over a range, with all its labels (alerts, per-pod views)."""
+        return self.prom.query_range(self.promql(name, **variant), start, end, step)
 
     def rows(self, name: str, **variant: str) -> list[dict[str, Any]]:
         return [{**labels, "value": value} for labels, value in self.vector(name, **variant)]
