@@ -81,7 +81,7 @@ def serve_scenario(
     With ``rule_files`` and ``backfill_recording_rules`` their recording rules are evaluated
     over the whole scenario (every ``evaluation_interval_s``) and added to the TSDB too.
     """
-    from simulator.render_promtool import format_duration
+    from pdobs.core.promql import format_duration
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)

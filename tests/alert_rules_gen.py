@@ -260,7 +260,7 @@ class TimeContext:
 
 
 def duration(seconds: float) -> str:
-    return render_promtool.format_duration(seconds)
+    return promql.format_duration(seconds)
 
 
 # --- cases -------------------------------------------------------------------------------------
