@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: build test test-vmalert lint tools browser bench demo clean
+.PHONY: build rule-tests test test-vmalert lint tools browser bench demo clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ browser: $(STAMP)
 
 build: $(STAMP)
 	$(PY) build.py
+
+# The promtool unit tests of tests/rules/ as files, each spec beside its own build of the rules:
+# run them with `.tools/bin/promtool test rules build-tests/rule-tests/*.yaml` (and promtool-2).
+# Not under build/, which build.py replaces as a whole.
+rule-tests: $(STAMP)
+	$(PY) tests/alert_rules_gen.py build-tests/rule-tests
 
 test: $(STAMP) tools browser
 	$(PY) -m pytest
@@ -47,4 +53,4 @@ demo: $(STAMP) tools build
 	$(PY) build.py demo --scenario $(SCENARIO) $(if $(KEEP),--keep)
 
 clean:
-	rm -rf build
+	rm -rf build build-tests

@@ -20,10 +20,10 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from pdobs.core.promql import format_duration
 from pdobs.servers.prometheus import PrometheusServer
 from pdobs.servers.tools import tool_path
 from simulator.render_openmetrics import Backfill, backfill_rules, default_end_time, iter_chunks, rule_layers
-from simulator.render_promtool import format_duration
 from simulator.scenarios import Scenario
 from simulator.serve import ScenarioPrometheus
 

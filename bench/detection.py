@@ -187,7 +187,7 @@ def eval_times(duration_s: float, eval_s: float) -> list[float]:
 
 def write_test_file(sc: scenarios.Scenario, rule_files: Sequence[Path], t: Timing, path: Path) -> None:
     times = eval_times(sc.duration_min * 60, t.eval_s)
-    tests = [{"expr": FIRING, "eval_time": render_promtool.format_duration(s), "exp_samples": []}
+    tests = [{"expr": FIRING, "eval_time": promql.format_duration(s), "exp_samples": []}
              for s in times]
     group = render_promtool.rule_test_group(sc, interval_s=t.scrape_s, name=sc.name, promql_expr_tests=tests)
     doc = render_promtool.rule_test_file([group], rule_files=rule_files, evaluation_interval_s=t.eval_s)

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pdobs.core.promql import format_duration
 from simulator.model import Frame, Simulation, Target
-from simulator.render_promtool import format_duration
 from simulator.scenarios import Scenario
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -297,7 +297,7 @@ def backfill_rules(
     output needs that output loaded first: pass one layer of groups per call (see
     :func:`rule_layers`).
     """
-    from simulator.render_promtool import format_duration
+    from pdobs.core.promql import format_duration
 
     tool = _promtool(promtool)
     own_tmp = workdir is None

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pdobs.core.promql import format_duration
 from simulator.scenarios import Scenario
 
 
@@ -38,16 +39,6 @@ def format_value(v: float) -> str:
     if "e" in text or "E" in text:
         text = format(Decimal(text), "f")
     return text
-
-
-def format_duration(seconds: float) -> str:
-    """A Prometheus duration (``30s``, ``1m``, ``500ms``)."""
-    ms = round(seconds * 1000)
-    if ms % 60000 == 0:
-        return f"{ms // 60000}m"
-    if ms % 1000 == 0:
-        return f"{ms // 1000}s"
-    return f"{ms}ms"
 
 
 def timelines(scenario: Scenario, interval_s: float = 30.0) -> dict[str, list[Sample]]:

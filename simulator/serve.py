@@ -86,7 +86,7 @@ def serve_scenario(
     ``backfill_alert_rules`` as well, the ``ALERTS`` series their alerting rules would have
     written (see :mod:`simulator.alert_replay`).
     """
-    from simulator.render_promtool import format_duration
+    from pdobs.core.promql import format_duration
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)

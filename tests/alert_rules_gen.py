@@ -36,7 +36,16 @@ Times: a sum of terms joined by + and -: durations (`90s`, `15m`), `fault` (the 
 start, 0 without a fault), `fault_end`, `end` (the scenario's duration), `for` and `keep` (the
 alert's `for` and `keep_firing_for`), `window` (the rate window), `eval` (the evaluation interval).
 
-Run as a script to write the generated files for a look: python tests/alert_rules_gen.py OUT_DIR
+Run as a script (`make rule-tests`) to write the whole suite into build-tests/rule-tests/ (or the
+folder given), then run it as-is from the repo root on either promtool line:
+
+    python tests/alert_rules_gen.py [OUT_DIR]
+    .tools/bin/promtool test rules build-tests/rule-tests/*.yaml
+
+The folder holds, per spec file, the rules build.py renders from that spec's config
+(`build-<spec>/`, from `configs/build-<spec>.yaml`) and one test file per group beside them;
+promtool reads `rule_files` relative to the test file, so the folder works from anywhere. It
+lives outside build/, which build.py replaces as a whole on every build.
 """
 
 from __future__ import annotations
@@ -44,8 +53,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,11 +71,12 @@ if str(ROOT) not in sys.path:
 from alerts import definitions  # noqa: E402
 from alerts import render as alert_render  # noqa: E402
 from dashboards import render as dashboard_render  # noqa: E402
-from pdobs import catalog, cli  # noqa: E402
+from pdobs import catalog, cli, output  # noqa: E402
 from pdobs.core import config, promql  # noqa: E402
 from simulator import render_promtool, scenarios  # noqa: E402
 
 SPECS = ROOT / "tests" / "rules"
+DEFAULT_OUT = ROOT / "build-tests" / "rule-tests"
 RULE_FILES = ("prometheus/recording-rules.yaml", "prometheus/alerts.yaml")
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _TERM = re.compile(r"\s*([+-])?\s*([a-z_]+|[0-9][0-9a-z]*)\s*")
@@ -248,7 +260,7 @@ class TimeContext:
 
 
 def duration(seconds: float) -> str:
-    return render_promtool.format_duration(seconds)
+    return promql.format_duration(seconds)
 
 
 # --- cases -------------------------------------------------------------------------------------
@@ -364,7 +376,9 @@ def slug(spec: Spec, index: int) -> str:
 def render_build(cfg_overrides: Mapping[str, Any], out: Path) -> None:
     """Render the rules with build.py's command line (in this process: it is the same code path as
     `python build.py --config FILE --out DIR`), from a user config file, as a user would."""
-    user = out.with_suffix(".config.yaml")
+    # In a folder of their own: `promtool test rules DIR/*.yaml` must match test files only.
+    user = out.parent / "configs" / f"{out.name}.yaml"
+    user.parent.mkdir(exist_ok=True)
     user.write_text(yaml.safe_dump(dict(cfg_overrides)))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
         code = cli.main(["--config", str(user), "--out", str(out)])
@@ -396,7 +410,28 @@ def write_suite(out: Path, specs: Sequence[Spec] | None = None) -> list[Generate
     return generated
 
 
+def write_folder(target: Path, specs: Sequence[Spec] | None = None) -> list[Generated]:
+    """The whole suite as the content of `target`, swapped in at once by pdobs.output: a spec that
+    fails to expand leaves the previous folder as it was, and a folder we did not make is refused."""
+    with tempfile.TemporaryDirectory(prefix="rule-tests-") as tmp:
+        generated = write_suite(Path(tmp), specs)
+        files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+    output.write_tree(target, files)
+    return [replace(g, path=target / g.path.name) for g in generated]
+
+
+def main(argv: Sequence[str]) -> int:
+    target = Path(argv[0]) if argv else DEFAULT_OUT
+    try:
+        generated = write_folder(target)
+    except (SpecError, output.OutputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    shown = os.path.relpath(target)
+    print(f"{len(generated)} promtool test files in {shown}/; run them with\n"
+          f"  .tools/bin/promtool test rules {shown}/*.yaml\n  .tools/bin/promtool-2 test rules {shown}/*.yaml")
+    return 0
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "build/rule-tests")
-    for g in write_suite(target):
-        print(g.path)
+    sys.exit(main(sys.argv[1:]))

@@ -3,7 +3,6 @@ can demand a bearer token or basic auth and can speak TLS with a certificate mad
 
 import base64
 import contextlib
-import socket
 import ssl
 import subprocess
 import threading
@@ -13,11 +12,7 @@ from pathlib import Path
 
 import requests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pdobs.servers.prometheus import free_port
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:

@@ -1,9 +1,10 @@
 """promtool unit tests of the alert and recording rules, on both Prometheus lines (3.5 and 2.53).
 
-The specs in tests/rules/*.yaml are expanded by tests/alert_rules_gen.py: rules rendered by
-build.py from each spec's config into a temporary folder, and beside them one promtool test file
-per group, whose input series come from the scenario simulator. Every file runs on both promtools,
-in parallel.
+The specs in tests/rules/*.yaml are expanded by tests/alert_rules_gen.py into the folder
+`make rule-tests` writes (here a temporary one): rules rendered by build.py from each spec's
+config, and beside them one promtool test file per group, whose input series come from the
+scenario simulator. Every file runs on both promtools, in parallel, from the folder's parent as
+README's `promtool test rules build-tests/rule-tests/*.yaml` does from the repo root.
 """
 
 import os
@@ -35,14 +36,16 @@ SHORT_FAULTS = {"collapsed_nixl_flat", "nixl_failing", "nixl_slow", "epp_mismatc
 
 
 def _run(promtool: Path, test_file: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(promtool), "test", "rules", test_file.name], cwd=test_file.parent,
+    # Named relative to the folder's parent, not the test file: rule_files must resolve as-is.
+    base = test_file.parent.parent
+    return subprocess.run([str(promtool), "test", "rules", str(test_file.relative_to(base))], cwd=base,
                           capture_output=True, text=True, timeout=PROMTOOL_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[tuple[str, str], subprocess.CompletedProcess[str]]:
-    out = tmp_path_factory.mktemp("rule-tests")
-    generated = gen.write_suite(out, SPECS)
+    out = tmp_path_factory.mktemp("tree") / "rule-tests"
+    generated = gen.write_folder(out, SPECS)
     binaries = {line: tools.tool_path(tools.PROMTOOLS[line]) for line in LINES}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {(g.path.stem, line): pool.submit(_run, binaries[line], g.path)

@@ -1,6 +1,5 @@
 """The installed Alertmanager really starts and serves its API (templates found)."""
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -8,18 +7,13 @@ from pathlib import Path
 import requests
 
 from pdobs.servers import alertmanager
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pdobs.servers.prometheus import free_port
 
 
 def test_alertmanager_starts_and_is_ready(tmp_path: Path):
     conf = tmp_path / "am.yml"
     conf.write_text("route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n")
-    port = _free_port()
+    port = free_port()
     argv = alertmanager.command([f"--config.file={conf}", f"--storage.path={tmp_path / 'data'}",
                                  f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="])
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -6,9 +6,10 @@ secured server; its certificate is made at test time with the openssl binary.
 
 import pytest
 import requests
-from doctor_helpers import Proxy, free_port, self_signed_cert
+from doctor_helpers import Proxy, self_signed_cert
 
 from pdobs import cli
+from pdobs.servers.prometheus import free_port
 from simulator import scenarios
 
 TOKEN = "s3cret-t0ken-value"

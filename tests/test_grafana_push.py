@@ -2,7 +2,6 @@
 (tests/grafana_api_server.py), asserting on the exact requests it received."""
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from delivery import inputs
 from pdobs import artefacts, cli, push
 from pdobs.core import config
 from pdobs.grafana_client import GrafanaClient, GrafanaError
+from pdobs.servers.prometheus import free_port
 
 FOLDER_UID = "llm-d-pd"
 FOLDER_TITLE = "llm-d P/D"
@@ -235,9 +235,7 @@ def test_timeout_is_one_line(grafana, fast_config, capsys):
 
 def test_refused_connection_is_retried_then_one_line(fast_config, monkeypatch, capsys):
     monkeypatch.setenv("GRAFANA_TOKEN", "glsa_anything")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # free a moment ago, so nothing answers there
     code, _out, err = run(capsys, f"http://127.0.0.1:{port}", cfg=fast_config)
     assert code == 1
     line = _one_line_errors(err)[0]

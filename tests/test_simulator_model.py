@@ -509,7 +509,8 @@ def test_simulator_never_reads_the_signal_catalog():
     import ast
     from pathlib import Path
 
-    allowed = {"pdobs.servers.tools", "pdobs.core.paths", "pdobs.servers.prometheus"}
+    # pdobs.core.promql: the project's one Prometheus duration formatter; core knows no signal.
+    allowed = {"pdobs.servers.tools", "pdobs.core.paths", "pdobs.core.promql", "pdobs.servers.prometheus"}
     for path in Path(S.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module == "pdobs":

@@ -33,15 +33,18 @@ def duration_seconds(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest Prometheus duration for a whole number of seconds."""
-    secs = int(seconds)
-    if secs == 0:
+    """The shortest Prometheus duration for `seconds`, to the millisecond: ``1h30m``, ``1m30s``,
+    ``500ms``, ``0s``. Both Prometheus lines read the compound form."""
+    ms = round(seconds * 1000)
+    if ms < 0:
+        raise ValueError(f"a Prometheus duration cannot be negative: {seconds}s")
+    if ms == 0:
         return "0s"
     out = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if secs >= size:
-            out += f"{secs // size}{unit}"
-            secs %= size
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        if ms >= size:
+            out += f"{ms // size}{unit}"
+            ms %= size
     return out
 
 
