@@ -111,7 +111,7 @@ def refresh_vllm(versions: list[str], archives: dict[str, Path], out: Path) -> N
 def epp_doc(entry: dict[str, Any], gits: dict[str, Path]) -> dict[str, Any]:
     def git(repo: str) -> Path:
         if repo not in gits:
-            raise InputError(f"--git {repo}=DIR is missing (a clone of https://github.com/{repo})")
+            raise InputError(f"--git {repo}=DIR is missing (the git dir of a clone of {repo})")
         return gits[repo]
 
     tree = GitTree(git(entry["repo"]), entry["ref"])
