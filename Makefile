@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: build rule-tests test test-vmalert lint tools browser bench demo clean
+.PHONY: build rule-tests test test-vmalert lint tools browser bench demo clean contract
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: $(STAMP) tools
 SCENARIO ?= collapsed
 demo: $(STAMP) tools build
 	$(PY) build.py demo --scenario $(SCENARIO) $(if $(KEEP),--keep)
+
+# contract/vllm/: every vLLM version in contract/sources.yaml, read from its PyPI wheel (network;
+# ~400 MB per wheel, downloaded one at a time to $TMPDIR and deleted). Not part of `make test`.
+# The EPP part needs git clones: see contract/README.md.
+contract: $(STAMP)
+	$(PY) tools/refresh_contract.py vllm
 
 clean:
 	rm -rf build build-tests

@@ -1,9 +1,13 @@
 """The metric families vLLM and the EPP export, as data.
 
-Everything here is transcribed from ``../shared/reference/metrics.md`` (which names the upstream file
-each fact comes from). It is deliberately *not* shared with the project's signal catalog: if the
-catalog gets a name, a label or a ``_total`` suffix wrong, queries against the series this module
-describes return nothing and a test fails, instead of the two agreeing with each other.
+Everything here is transcribed by hand from the metric contract (``contract/``, read from the
+upstream source of each vLLM version and EPP build), and ``tests/test_contract.py`` checks that
+every family rendered for a contract version or EPP build equals the contract's (names, types,
+labels, buckets, pre-created label values). It is deliberately *not* shared with the project's
+signal catalog: if the catalog gets a name, a label or a ``_total`` suffix wrong, queries against
+the series this module describes return nothing and a test fails, instead of the two agreeing
+with each other. ``since``/``until`` are the first contract version with/without a family: a
+family that appeared between two contract versions is dated by the later one.
 
 A :class:`Family` is what one ``# TYPE`` line announces. Its ``source`` names the quantity the model
 (``simulator.model``) computes for it; several families can share a source (renamed metrics that
@@ -49,7 +53,8 @@ class Family:
     since: Version = (0, 0, 0)
     until: Version | None = None  # first version that no longer has it at all
     hidden_since: Version | None = None  # hidden unless --show-hidden-metrics-for-version
-    nixl: bool = False  # only when vLLM runs a KV connector (NixlConnector)
+    connector: str | None = None  # only with this KV connector's metrics: "nixl" | "mooncake"
+    kv_consumer: bool = False  # only on pods whose kv_role consumes KV (kv_consumer, kv_both)
     common_labels: bool = True  # vLLM's model_name + engine
     lazy: bool = False
     dynamic: bool = False
@@ -120,10 +125,18 @@ NIXL_DESCRIPTORS_BUCKETS = (
     50000.0,
 )  # fmt: skip
 
-# Label values of the children vLLM creates at start-up.
+REQUEST_NUM_PREEMPTIONS_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0)
+
+# Label values of the children vLLM creates at start-up (contract ``label_values``).
 FINISHED_REASONS = ("stop", "length", "abort")
+FINISHED_REASONS_0_14 = (*FINISHED_REASONS, "error")  # KV-load failures end requests as errors
+FINISHED_REASONS_0_24 = (*FINISHED_REASONS_0_14, "repetition")
 SLEEP_STATES = ("awake", "weights_offloaded", "discard_all")
 PROMPT_SOURCES = ("local_compute", "local_cache_hit", "external_kv_transfer")
+CACHE_HIT_SOURCES = ("device", "host", "disk", "p2p", "external_unspecified")
+WAITING_REASONS = ("capacity", "deferred")
+KV_FETCH_STAGES = ("waiting_to_start", "in_progress", "completed_waiting")
+ADMISSION_REASONS = ("max_num_queued_reqs", "max_num_queued_tokens")
 CACHE_CONFIG_LABELS = (
     "block_size", "cache_dtype", "enable_prefix_caching", "gpu_memory_utilization",
     "num_gpu_blocks", "engine",
@@ -133,12 +146,40 @@ V0_10_2: Version = (0, 10, 2)
 V0_11_0: Version = (0, 11, 0)
 V0_11_1: Version = (0, 11, 1)
 V0_12_0: Version = (0, 12, 0)
+V0_14_0: Version = (0, 14, 0)
+V0_16_0: Version = (0, 16, 0)
+V0_24_0: Version = (0, 24, 0)
+V0_33_0: Version = (0, 33, 0)
+
+# KV connectors and their metric families: which connector class exports which family set, and
+# from which version (contract: NixlPromMetrics from 0.11.1, MooncakePromMetrics from 0.33.0;
+# 0.24-0.29 Mooncake only logs its stats).
+CONNECTOR_METRICS = {
+    "NixlConnector": ("nixl", V0_11_1),  # the pull connector (an alias of NixlPullConnector in 0.24+)
+    "NixlPullConnector": ("nixl", V0_24_0),
+    "NixlPushConnector": ("nixl", V0_24_0),
+    "MooncakeConnector": ("mooncake", V0_33_0),
+}
+
+
+def _success(reasons: tuple[str, ...], since: Version, until: Version | None) -> Family:
+    return Family("vllm:request_success", "counter", "success",
+                  "Count of successfully processed requests.",
+                  labels=("finished_reason",), key_label="finished_reason", key_values=reasons,
+                  since=since, until=until)  # fmt: skip
+
 
 VLLM_FAMILIES: tuple[Family, ...] = (
     Family("vllm:num_requests_running", "gauge", "running",
            "Number of requests in model execution batches."),
     Family("vllm:num_requests_waiting", "gauge", "waiting",
            "Number of requests waiting to be processed."),
+    Family("vllm:num_requests_waiting_by_reason", "gauge", "waiting_by_reason",
+           "Number of waiting requests by reason.", labels=("reason",), key_label="reason",
+           key_values=WAITING_REASONS, since=V0_24_0),
+    Family("vllm:num_requests_kv_fetch_by_stage", "gauge", "kv_fetch",
+           "Number of waiting requests by async KV load stage.", labels=("stage",),
+           key_label="stage", key_values=KV_FETCH_STAGES, since=V0_33_0, kv_consumer=True),
     Family("vllm:kv_cache_usage_perc", "gauge", "kv_usage",
            "KV-cache usage. 1 means 100 percent usage."),
     Family("vllm:gpu_cache_usage_perc", "gauge", "kv_usage",
@@ -166,19 +207,30 @@ VLLM_FAMILIES: tuple[Family, ...] = (
     Family("vllm:external_prefix_cache_hits", "counter", "ext_prefix_hits",
            "External prefix cache hits from KV connector cross-instance cache sharing.",
            since=V0_11_1),
+    Family("vllm:mm_cache_queries", "counter", "mm_queries",
+           "Multi-modal cache queries, in terms of number of queried items.", since=V0_11_1),
+    Family("vllm:mm_cache_hits", "counter", "mm_hits",
+           "Multi-modal cache hits, in terms of number of cached items.", since=V0_11_1),
     Family("vllm:prompt_tokens", "counter", "prompt_tokens", "Number of prefill tokens processed."),
     Family("vllm:generation_tokens", "counter", "generation_tokens",
            "Number of generation tokens processed."),
     Family("vllm:prompt_tokens_by_source", "counter", "prompt_by_source",
            "Number of prompt tokens by source.",
-           labels=("source",), key_label="source", key_values=PROMPT_SOURCES, since=(0, 16, 0)),
+           labels=("source",), key_label="source", key_values=PROMPT_SOURCES, since=V0_16_0),
     Family("vllm:prompt_tokens_cached", "counter", "prompt_cached",
-           "Number of cached prompt tokens.", since=(0, 16, 0)),
+           "Number of cached prompt tokens.", since=V0_16_0),
+    Family("vllm:prompt_tokens_cached_by_source", "counter", "cached_by_source",
+           "Prefix-cache hit tokens by the cache tier that supplied them.",
+           labels=("source",), key_label="source", key_values=CACHE_HIT_SOURCES, since=V0_33_0),
     Family("vllm:prompt_tokens_recomputed", "counter", "prompt_recomputed",
-           "Number of recomputed prompt tokens.", since=(0, 16, 0)),
-    Family("vllm:request_success", "counter", "success", "Count of successfully processed requests.",
-           labels=("finished_reason",), key_label="finished_reason",
-           key_values=FINISHED_REASONS),
+           "Number of recomputed prompt tokens.", since=V0_16_0, until=V0_24_0),
+    _success(FINISHED_REASONS, (0, 0, 0), V0_14_0),
+    _success(FINISHED_REASONS_0_14, V0_14_0, V0_24_0),
+    _success(FINISHED_REASONS_0_24, V0_24_0, None),
+    Family("vllm:admission_rejections", "counter", "admission",
+           "Number of admission attempts rejected by a queue limit, by reason.",
+           labels=("model_name", "reason"), key_label="reason", key_values=ADMISSION_REASONS,
+           since=V0_33_0, common_labels=False),
     Family("vllm:num_preemptions", "counter", "preemptions", "Cumulative number of preemption."),
     Family("vllm:time_to_first_token_seconds", "histogram", "ttft",
            "Histogram of time to first token in seconds.", buckets=TTFT_BUCKETS),
@@ -186,7 +238,7 @@ VLLM_FAMILIES: tuple[Family, ...] = (
            "Histogram of inter-token latency in seconds.", buckets=ITL_BUCKETS, since=V0_10_2),
     Family("vllm:time_per_output_token_seconds", "histogram", "itl",
            "Histogram of time per output token in seconds. DEPRECATED.",
-           buckets=ITL_BUCKETS, hidden_since=V0_12_0, until=(0, 16, 0)),
+           buckets=ITL_BUCKETS, hidden_since=V0_12_0, until=V0_16_0),
     Family("vllm:request_time_per_output_token_seconds", "histogram", "req_tpot",
            "Histogram of time_per_output_token_seconds per request.",
            buckets=ITL_BUCKETS, since=V0_11_0),
@@ -215,55 +267,103 @@ VLLM_FAMILIES: tuple[Family, ...] = (
            "Histogram of the max_tokens request parameter.", buckets=BUCKETS_1_2_5),
     Family("vllm:request_params_n", "histogram", "req_params_n",
            "Histogram of the n request parameter.", buckets=PARAMS_N_BUCKETS),
+    Family("vllm:request_num_preemptions", "histogram", "req_preemptions",
+           "Histogram of the number of times a request was preempted.",
+           buckets=REQUEST_NUM_PREEMPTIONS_BUCKETS, since=V0_33_0),
     Family("vllm:iteration_tokens_total", "histogram", "iteration_tokens",
            "Histogram of number of tokens per engine_step.", buckets=ITERATION_TOKENS_BUCKETS),
     Family("vllm:request_prefill_kv_computed_tokens", "histogram", "prefill_kv_computed",
            "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
            buckets=BUCKETS_1_2_5, since=(0, 13, 0)),
-    # KV connector / NIXL (reference 1.3): registered per engine when NixlConnector runs, so the
-    # children exist on prefill pods too; only the decode side (which issues the READ) records.
+    # PerfMetricsProm: registered on every server, counted only with --enable-mfu-metrics.
+    Family("vllm:estimated_flops_per_gpu", "counter", "perf_flops",
+           "Estimated number of floating point operations per GPU.", since=V0_24_0),
+    Family("vllm:estimated_read_bytes_per_gpu", "counter", "perf_read_bytes",
+           "Estimated number of bytes read from memory per GPU.", since=V0_24_0),
+    Family("vllm:estimated_write_bytes_per_gpu", "counter", "perf_write_bytes",
+           "Estimated number of bytes written to memory per GPU.", since=V0_24_0),
+    # KV connector / NIXL: registered per engine on every pod running NixlConnector. Which pod
+    # records a transfer depends on who drives it: the decode pod for pull (it READs), the
+    # prefill pod for NixlPushConnector (it WRITEs); see model.Deployment.transfer_recorder.
     Family("vllm:nixl_xfer_time_seconds", "histogram", "nixl_xfer",
            "Histogram of transfer duration for NIXL KV Cache transfers.",
-           buckets=NIXL_XFER_TIME_BUCKETS, since=V0_11_1, nixl=True),
+           buckets=NIXL_XFER_TIME_BUCKETS, since=V0_11_1, connector="nixl"),
     Family("vllm:nixl_post_time_seconds", "histogram", "nixl_post",
            "Histogram of transfer post time for NIXL KV Cache transfers.",
-           buckets=NIXL_POST_TIME_BUCKETS, since=V0_11_1, nixl=True),
+           buckets=NIXL_POST_TIME_BUCKETS, since=V0_11_1, connector="nixl"),
     Family("vllm:nixl_bytes_transferred", "histogram", "nixl_bytes",
            "Histogram of bytes transferred per NIXL KV Cache transfers.",
-           buckets=NIXL_BYTES_BUCKETS, since=V0_11_1, nixl=True),
+           buckets=NIXL_BYTES_BUCKETS, since=V0_11_1, connector="nixl"),
     Family("vllm:nixl_num_descriptors", "histogram", "nixl_descriptors",
            "Histogram of number of descriptors per NIXL KV Cache transfers.",
-           buckets=NIXL_DESCRIPTORS_BUCKETS, since=V0_11_1, nixl=True),
+           buckets=NIXL_DESCRIPTORS_BUCKETS, since=V0_11_1, connector="nixl"),
     Family("vllm:nixl_num_failed_transfers", "counter", "nixl_failed_transfers",
-           "Number of failed NIXL KV Cache transfers.", since=V0_11_1, nixl=True),
+           "Number of failed NIXL KV Cache transfers.", since=V0_11_1, connector="nixl"),
     Family("vllm:nixl_num_failed_notifications", "counter", "nixl_failed_notifications",
-           "Number of failed NIXL KV Cache notifications.", since=V0_11_1, nixl=True),
+           "Number of failed NIXL KV Cache notifications.", since=V0_11_1, connector="nixl"),
     Family("vllm:nixl_num_kv_expired_reqs", "counter", "nixl_kv_expired",
            "Number of requests that had their KV expire (tracked on the P instance).",
-           since=(0, 16, 0), nixl=True),
+           since=V0_16_0, connector="nixl"),
+    Family("vllm:nixl_num_notifications_after_expiry", "counter", "nixl_notif_after_expiry",
+           "Number of completion notifications for requests that were no longer tracked.",
+           since=V0_33_0, connector="nixl"),
+    # Mooncake is push-based: transfers are recorded on the prefill pod that sends.
+    Family("vllm:mooncake_xfer_time_seconds", "histogram", "mc_xfer",
+           "Histogram of transfer duration for Mooncake KV Cache transfers.",
+           buckets=NIXL_XFER_TIME_BUCKETS, since=V0_33_0, connector="mooncake"),
+    Family("vllm:mooncake_bytes_transferred", "histogram", "mc_bytes",
+           "Histogram of bytes transferred per Mooncake KV Cache transfer.",
+           buckets=NIXL_BYTES_BUCKETS, since=V0_33_0, connector="mooncake"),
+    Family("vllm:mooncake_num_descriptors", "histogram", "mc_descriptors",
+           "Histogram of number of descriptors per Mooncake KV Cache transfer.",
+           buckets=NIXL_DESCRIPTORS_BUCKETS, since=V0_33_0, connector="mooncake"),
+    Family("vllm:mooncake_num_failed_transfers", "counter", "mc_failed_transfers",
+           "Number of failed Mooncake KV Cache transfers.", since=V0_33_0, connector="mooncake"),
+    Family("vllm:mooncake_num_failed_recvs", "counter", "mc_failed_recvs",
+           "Number of failed Mooncake KV Cache receives.", since=V0_33_0, connector="mooncake"),
+    Family("vllm:mooncake_num_kv_expired_reqs", "counter", "mc_kv_expired",
+           "Number of requests that had their KV expire (tracked on the P instance).",
+           since=V0_33_0, connector="mooncake"),
 )  # fmt: skip
 
 
 def vllm_families(
-    version: str | Version, *, nixl: bool, show_hidden: bool = False
+    version: str | Version, *, nixl: bool = False, show_hidden: bool = False,
+    connector: str | None = None, kv_consumer: bool = False,
 ) -> tuple[Family, ...]:
     """The families a vLLM of ``version`` exports.
 
-    ``nixl``: a NixlConnector is configured and the version has its metrics (>= 0.11.1).
+    ``connector``: the KV connector metric set registered ("nixl", "mooncake" or None; ``nixl``
+    is the older spelling of ``connector="nixl"``). ``kv_consumer``: a KV connector is
+    configured with a kv_role that consumes KV (kv_consumer or kv_both), which adds the KV-fetch
+    gauge on 0.33+ whether or not the connector has metrics of its own.
     ``show_hidden``: ``--show-hidden-metrics-for-version`` re-enables names deprecated one minor
     release earlier (so the old names of 0.11.x, or the old ITL name of 0.12-0.14).
     """
     v = parse_version(version) if isinstance(version, str) else version
+    if nixl and connector is None:
+        connector = "nixl"
     out = []
     for fam in VLLM_FAMILIES:
         if v < fam.since or (fam.until is not None and v >= fam.until):
             continue
         if fam.hidden_since is not None and v >= fam.hidden_since and not show_hidden:
             continue
-        if fam.nixl and not nixl:
+        if fam.connector is not None and fam.connector != connector:
+            continue
+        if fam.kv_consumer and not kv_consumer:
             continue
         out.append(fam)
     return tuple(out)
+
+
+def connector_metrics(kv_connector: str | None, version: str | Version) -> str | None:
+    """The metric set ``kv_connector`` registers on a vLLM of ``version`` (None: none)."""
+    if kv_connector is None or kv_connector not in CONNECTOR_METRICS:
+        return None
+    v = parse_version(version) if isinstance(version, str) else version
+    kind, since = CONNECTOR_METRICS[kv_connector]
+    return kind if v >= since else None
 
 
 def vllm_has_nixl_metrics(version: str | Version) -> bool:
@@ -423,19 +523,26 @@ EPP_LABEL_VALUES = {
 
 @dataclass(frozen=True)
 class EppProfile:
-    """What one EPP build exports: its request-metric prefix, pool metrics, decision counters."""
+    """What one EPP build exports: its request-metric prefix, pool metrics, decision counters.
+
+    ``releases`` are the contract keys (``contract/epp/<key>.json``) whose families this profile
+    renders; tests/test_contract.py holds each rendered family to every one of them.
+    """
 
     key: str
     description: str
     families: tuple[Family, ...]
     decision_counters: tuple[str, ...]  # exposed names (with _total), for documentation/tests
+    releases: tuple[str, ...] = ()
 
 
-def _profile(key: str, description: str, families: tuple[Family, ...]) -> EppProfile:
+def _profile(key: str, description: str, releases: tuple[str, ...],
+             families: tuple[Family, ...]) -> EppProfile:  # fmt: skip
     counters = tuple(f.name + "_total" for f in families if f.source == "decision")
-    return EppProfile(key, description, families, counters)
+    return EppProfile(key, description, families, counters, releases)
 
 
+_SCHED = "llm-d-inference-scheduler-"
 _MODEL_DECISION = ("model_name", "decision_type")
 _ROUTER_DECISION = ("plugin_name", "plugin_type", "model_name", "decision_type")
 
@@ -446,22 +553,45 @@ EPP_PROFILES: dict[str, EppProfile] = {
             "inference_model",
             "llm-d-inference-scheduler v0.2/v0.3 (GAIE v0.5-v1.0): inference_model_* and "
             "inference_pool_*, no P/D decision counter yet",
+            ("gaie-v0.5.1", "gaie-v1.0.0", f"{_SCHED}v0.2.1", f"{_SCHED}v0.3.2"),
             (*_gaie_request_families("inference_model", priority=False),
              *_pool_families(running=False), SCHEDULER_E2E),
+        ),
+        _profile(
+            "inference_objective_v0_4",
+            "llm-d-inference-scheduler v0.4 (GAIE v1.2): inference_objective_* and "
+            "inference_pool_*, llm_d_inference_scheduler_pd_decision_total by decision_type only "
+            "(no model_name)",
+            (f"{_SCHED}v0.4.0",),
+            (*_gaie_request_families("inference_objective", priority=False),
+             *_pool_families(running=False), SCHEDULER_E2E,
+             _decision_family("llm_d_inference_scheduler_pd_decision", ("decision_type",))),
         ),
         _profile(
             "inference_objective",
             "llm-d-inference-scheduler v0.5/v0.6 (GAIE v1.3): inference_objective_* and "
             "inference_pool_*, llm_d_inference_scheduler_pd_decision_total",
+            (f"{_SCHED}v0.5.1", f"{_SCHED}v0.6.1"),
             (*_gaie_request_families("inference_objective", priority=False),
              *_pool_families(running=False), SCHEDULER_E2E,
              _decision_family("llm_d_inference_scheduler_pd_decision", _MODEL_DECISION)),
         ),
         _profile(
+            "inference_objective_disagg_v0_7",
+            "llm-d-inference-scheduler v0.7 (GAIE v1.4): as inference_objective plus "
+            "llm_d_inference_scheduler_disagg_decision_total beside the deprecated pd_decision "
+            "(no priority label, no average_running_requests yet)",
+            (f"{_SCHED}v0.7.1",),
+            (*_gaie_request_families("inference_objective", priority=False),
+             *_pool_families(running=False), SCHEDULER_E2E,
+             _decision_family("llm_d_inference_scheduler_pd_decision", _MODEL_DECISION),
+             _decision_family("llm_d_inference_scheduler_disagg_decision", _MODEL_DECISION)),
+        ),
+        _profile(
             "inference_objective_disagg",
-            "llm-d-inference-scheduler v0.7/v0.8 (GAIE v1.4/v1.5): as inference_objective plus "
-            "the priority label, average_running_requests and "
-            "llm_d_inference_scheduler_disagg_decision_total beside the deprecated pd_decision",
+            "llm-d-inference-scheduler v0.8 (GAIE v1.5): as v0.7 plus the priority label and "
+            "average_running_requests",
+            (f"{_SCHED}v0.8.0",),
             (*_gaie_request_families("inference_objective", priority=True),
              *_pool_families(running=True), SCHEDULER_E2E,
              _decision_family("llm_d_inference_scheduler_pd_decision", _MODEL_DECISION),
@@ -471,6 +601,7 @@ EPP_PROFILES: dict[str, EppProfile] = {
             "llm_d_router",
             "llm-d-router v0.9/v0.10: dual emission of the legacy inference_* names and "
             "llm_d_epp_* (incl. llm_d_epp_ready_endpoints), four decision counters",
+            ("llm-d-router-v0.9.0", "llm-d-router-v0.10.0", "llm-d-router-main"),
             (*_gaie_request_families("inference_objective", priority=True),
              *_pool_families(running=True), SCHEDULER_E2E, *LLM_D_EPP_FAMILIES,
              _decision_family("llm_d_inference_scheduler_pd_decision", _MODEL_DECISION),

@@ -46,9 +46,9 @@ from simulator.metrics import (
     UP,
     Family,
     buckets_1_2_5,
+    connector_metrics,
     parse_version,
     vllm_families,
-    vllm_has_nixl_metrics,
 )
 
 ROLES = ("prefill", "decode")
@@ -135,7 +135,15 @@ class Deployment:
     epp_family: str = "inference_objective"
     cluster: str | None = None
     role_label: str | None = None
-    kv_connector: str | None = "NixlConnector"  # None: aggregated serving, no KV connector
+    # NixlConnector (pull; NixlPullConnector in 0.24+), NixlPushConnector, MooncakeConnector, or
+    # None: aggregated serving, no KV connector.
+    kv_connector: str | None = "NixlConnector"
+    # True: every pod runs kv_role kv_both (llm-d's guides up to vLLM 0.16); False: kv_producer
+    # on prefill, kv_consumer on decode (vLLM 0.24+ deprecates kv_both).
+    kv_both: bool = True
+    # What a failed KV load does to the decode request: "recompute" the prompt locally or
+    # "fail" it (finished_reason="error"). None: vLLM's default (recompute < 0.24 <= fail).
+    kv_load_failure_policy: str | None = None
     pd_scheduler: bool = True  # the EPP runs the P/D profile handler (decision counters)
     nixl_metrics: bool | None = None  # None: whatever the vLLM version exports
     show_hidden_metrics: bool = False
@@ -198,11 +206,38 @@ class Deployment:
         return f"{self.pool_name}-epp"
 
     @property
+    def kv_metrics(self) -> str | None:
+        """The KV connector metric set vLLM registers: "nixl", "mooncake" or None."""
+        kind = connector_metrics(self.kv_connector, self.vllm_version)
+        if self.nixl_metrics is not None and self.kv_connector is not None:
+            return "nixl" if self.nixl_metrics and kind in (None, "nixl") else None
+        return kind
+
+    @property
     def exports_nixl(self) -> bool:
         """Whether vLLM registers the NIXL transfer metrics at all."""
-        if self.nixl_metrics is not None:
-            return self.nixl_metrics and self.kv_connector is not None
-        return self.kv_connector is not None and vllm_has_nixl_metrics(self.vllm_version)
+        return self.kv_metrics == "nixl"
+
+    @property
+    def transfer_recorder(self) -> str | None:
+        """The role whose pods record a KV transfer: the side that drives it.
+
+        Pull NIXL: decode READs the blocks. NixlPushConnector: prefill WRITEs them
+        (nixl/push_worker.py pops its ``_sending_transfers``). Mooncake is push-based too.
+        """
+        if self.kv_connector is None:
+            return None
+        return "prefill" if self.kv_connector in ("NixlPushConnector", "MooncakeConnector") else "decode"
+
+    @property
+    def failure_policy(self) -> str:
+        if self.kv_load_failure_policy is not None:
+            return self.kv_load_failure_policy
+        return "fail" if parse_version(self.vllm_version) >= (0, 24, 0) else "recompute"
+
+    def kv_consumer(self, role: str) -> bool:
+        """Whether pods of ``role`` consume KV (kv_consumer or kv_both)."""
+        return self.kv_connector is not None and (self.kv_both or role == "decode")
 
     def vllm_target_labels(self, pod: Pod) -> tuple[tuple[str, str], ...]:
         labels: list[tuple[str, str]] = []
@@ -258,11 +293,22 @@ class Deployment:
             "name": self.pool_name,
         }
 
+    def vllm_families_for(self, role: str) -> tuple[Family, ...]:
+        return self._role_families[role]
+
+    @cached_property
+    def _role_families(self) -> dict[str, tuple[Family, ...]]:
+        out = {}
+        for role in ROLES:
+            out[role] = vllm_families(self.vllm_version, connector=self.kv_metrics,
+                                      show_hidden=self.show_hidden_metrics,
+                                      kv_consumer=self.kv_consumer(role))  # fmt: skip
+        return out
+
     @cached_property
     def vllm_families(self) -> tuple[Family, ...]:
-        return vllm_families(
-            self.vllm_version, nixl=self.exports_nixl, show_hidden=self.show_hidden_metrics
-        )
+        """Every family some pod of this deployment exports (decode's set holds prefill's)."""
+        return self._role_families["decode"]
 
     @cached_property
     def epp_families(self) -> tuple[Family, ...]:
@@ -301,6 +347,7 @@ class Conditions:
     nixl_post_s: float = 0.002
     nixl_handshake_s: float = 0.004  # part of the KV pull wait that is not the transfer itself
     nixl_fail_ratio: float = 0.0  # failed / attempted transfers
+    nixl_notif_fail_ratio: float = 0.0  # failed NIXL notifications per successful transfer
     kv_bytes_per_token: int = 114688  # Qwen3-0.6B: 28 layers x 8 KV heads x 128 x 2 x bf16
     epp_overhead_s: float = 0.003
     epp_scheduling_s: float = 0.0004
@@ -631,7 +678,6 @@ class Simulation:
 
         entries: list[FrameEntry] = []
         vllm_gauges: dict[str, tuple[float, float, float]] = {}  # pod name -> kv, waiting, running
-        fams = dep.vllm_families
         ctx = dep.vllm_context()
         for pod in present:
             ident = f"{dep.cluster or ''}/{dep.namespace}/{pod.name}"
@@ -648,7 +694,7 @@ class Simulation:
             if pod.role == "prefill":
                 n = prefill_split.get(pod.key, 0)
                 rate = prefill_rate if pod in r_prefill else 0.0
-                act = self._prefill_activity(t, cond, n, rate, capacity)
+                act = self._prefill_activity(t, dep, cond, n, rate, capacity)
             else:
                 n = decode_split.get(pod.key, 0)
                 rate = decode_rate if pod in r_decode else 0.0
@@ -658,7 +704,7 @@ class Simulation:
                     act = self._decode_activity(t, dep, cond, 0, n, 0.0, rate, capacity)
             if cond.preemptions_per_min and not first:
                 act["preemptions"] = _take(t.carry, "preempt", cond.preemptions_per_min * dt / 60)
-            self._ensure_layout(t, fams, ctx, act, ())
+            self._ensure_layout(t, dep.vllm_families_for(pod.role), ctx, act, ())
             self._apply(t, act, counters=not fresh)
             if pod in routable:
                 vllm_gauges[pod.name] = (act["kv_usage"], act["waiting"], act["running"])
@@ -687,8 +733,27 @@ class Simulation:
             "decode_t": decode_t,
         }
 
+    def _transfers(
+        self, dep: Deployment, cond: Conditions, ok: int, failed: int, uncached: int
+    ) -> dict[str, Any]:
+        """What the pod that drives the transfers records: ``ok`` done, ``failed`` not."""
+        s = cond.sigma
+        blocks = math.ceil(uncached / dep.block_size)
+        prefix = {"nixl": "nixl", "mooncake": "mc"}.get(dep.kv_metrics or "")
+        if prefix is None:
+            return {}
+        out: dict[str, Any] = {
+            f"{prefix}_xfer": [(ok, cond.nixl_xfer_s, s)],
+            f"{prefix}_bytes": [(ok, uncached * cond.kv_bytes_per_token, 0.0)],
+            f"{prefix}_descriptors": [(ok, blocks * dep.num_layers, 0.0)],
+            f"{prefix}_failed_transfers": failed,
+        }
+        if prefix == "nixl":
+            out["nixl_post"] = [(ok, cond.nixl_post_s, s)]
+        return out
+
     def _prefill_activity(
-        self, t: Target, cond: Conditions, n: int, rate: float, capacity: float
+        self, t: Target, dep: Deployment, cond: Conditions, n: int, rate: float, capacity: float
     ) -> dict[str, Any]:
         lat = self._latency(cond)
         p = cond.prompt_tokens
@@ -696,7 +761,8 @@ class Simulation:
         s, ts = cond.sigma, cond.token_sigma
         # KV blocks stay pinned on prefill until decode has read them.
         hold = lat["p_ttft"] + lat["pull"]
-        return {
+        waiting = _q_gauge(rate * cond.prefill_queue_s)
+        act: dict[str, Any] = {
             "success:length": n,
             "prompt_tokens": n * p,
             "generation_tokens": n,
@@ -707,6 +773,7 @@ class Simulation:
             "prompt_by_source:local_compute": n * (p - hit),
             "prompt_by_source:local_cache_hit": n * hit,
             "prompt_cached": n * hit,
+            "cached_by_source:device": n * hit,
             "ttft": [(n, lat["p_ttft"], s)],
             "e2e": [(n, lat["p_ttft"], s)],
             "queue": [(n, cond.prefill_queue_s, s)],
@@ -717,50 +784,73 @@ class Simulation:
             "req_gen_tokens": [(n, 1, 0.0)],
             "req_params_max_tokens": [(n, 1, 0.0)],  # the sidecar forces max_tokens=1
             "req_params_n": [(n, 1, 0.0)],
+            "req_preemptions": [(n, 0.0, 0.0)],
             "iteration_tokens": [(n, p - hit, 0.0)],
             "prefill_kv_computed": [(n, p - hit, ts)],
             "running": _q_gauge(rate * lat["p_ttft"]),
-            "waiting": _q_gauge(rate * cond.prefill_queue_s),
+            "waiting": waiting,
+            "waiting_by_reason:capacity": waiting,
             "kv_usage": _q_gauge(min(0.98, rate * hold * p / capacity)),
             "sleep:awake": 1.0,
             "cache_config_info": 1.0,
         }
+        if dep.transfer_recorder == "prefill":
+            # The prefill pod WRITEs each request's blocks to decode (NIXL push, Mooncake).
+            failed = min(n, _take(t.carry, "xfer_fail", n * cond.nixl_fail_ratio))
+            act.update(self._transfers(dep, cond, n - failed, failed, p - hit))
+        if dep.transfer_recorder == "decode" and dep.exports_nixl:
+            # A lost "done" notification leaves the blocks pinned until their lease expires.
+            act["nixl_kv_expired"] = _take(t.carry, "notif_fail", n * cond.nixl_notif_fail_ratio)
+        return act
 
     def _decode_activity(
         self, t: Target, dep: Deployment, cond: Conditions, n_r: int, n_l: int,
         rate_r: float, rate_l: float, capacity: float,
     ) -> dict[str, Any]:  # fmt: skip
-        """``n_r`` requests prefilled remotely (KV pulled over NIXL), ``n_l`` prefilled here."""
+        """``n_r`` requests prefilled remotely (KV transferred in), ``n_l`` prefilled here.
+
+        A failed KV load is recomputed here (policy "recompute") or ends the request with
+        ``finished_reason="error"`` (policy "fail", vLLM 0.24+'s default).
+        """
         lat = self._latency(cond)
         p, g = cond.prompt_tokens, cond.output_tokens
         hit = round(p * cond.cache_hit_ratio)
         s, ts = cond.sigma, cond.token_sigma
-        n = n_r + n_l
-        stop = _take(t.carry, "stop", n * cond.stop_ratio)
+        stop_base = n_r + n_l
         failed = min(n_r, _take(t.carry, "xfer_fail", n_r * cond.nixl_fail_ratio))
         ok = n_r - failed
-        local = n_l + failed  # a failed pull means decode computes the prompt itself
+        errors = failed if dep.failure_policy == "fail" else 0
+        if errors:
+            n_r -= errors  # the failed requests end here, before any token
+            stop_base -= errors
+        n = n_r + n_l
+        stop = _take(t.carry, "stop", stop_base * cond.stop_ratio)
+        recomputed = failed - errors
+        local = n_l + recomputed  # a failed pull means decode computes the prompt itself
         running = rate_r * (lat["r_ttft"] + lat["decode_t"]) + rate_l * (
             lat["l_ttft"] + lat["decode_t"]
         )
         batch = max(1, round(running))
         decode_iters = math.ceil(n * g / batch) if n * g else 0
         uncached = p - hit
-        blocks = math.ceil(uncached / dep.block_size)
-        return {
+        waiting = _q_gauge(rate_r * lat["pull"] + rate_l * cond.local_queue_s)
+        deferred = _q_gauge(rate_r * lat["pull"])  # waiting for remote KV
+        act: dict[str, Any] = {
             "success:stop": stop,
             "success:length": n - stop,
             "prompt_tokens": n * p,
             "generation_tokens": n * g,
-            "prefix_queries": n * p,
-            "prefix_hits": n * hit,
-            "ext_prefix_queries": n_r * p,
+            "prefix_queries": (n + errors) * p,
+            "prefix_hits": (n + errors) * hit,
+            "ext_prefix_queries": (n_r + errors) * p,
             "ext_prefix_hits": ok * uncached,
             "prompt_by_source:local_compute": local * uncached,
             "prompt_by_source:local_cache_hit": n * hit,
             "prompt_by_source:external_kv_transfer": ok * uncached,
             "prompt_cached": n * hit,
-            "prompt_recomputed": failed * uncached,
+            "prompt_recomputed": recomputed * uncached,
+            "cached_by_source:device": (n + errors) * hit,
+            "cached_by_source:p2p": ok * uncached,
             "ttft": [(n_r, lat["r_ttft"], s), (n_l, lat["l_ttft"], s)],
             "queue": [(n_r, lat["pull"], s), (n_l, cond.local_queue_s, s)],
             "prefill_time": [(n_r, cond.decode_first_step_s, s), (n_l, cond.local_prefill_s, s)],
@@ -779,22 +869,42 @@ class Simulation:
             "req_gen_tokens": [(n, g, ts)],
             "req_params_max_tokens": [(n, g, 0.0)],
             "req_params_n": [(n, 1, 0.0)],
+            "req_preemptions": [(n, 0.0, 0.0)],
             "iteration_tokens": [
                 (decode_iters, (n * g / decode_iters) if decode_iters else 0.0, 0.0),
                 (local, uncached, 0.0),
             ],
             "prefill_kv_computed": [(ok, 1, 0.0), (local, uncached, ts)],
-            "nixl_xfer": [(ok, cond.nixl_xfer_s, s)],
-            "nixl_post": [(ok, cond.nixl_post_s, s)],
-            "nixl_bytes": [(ok, uncached * cond.kv_bytes_per_token, 0.0)],
-            "nixl_descriptors": [(ok, blocks * dep.num_layers, 0.0)],
-            "nixl_failed_transfers": failed,
             "running": _q_gauge(running),
-            "waiting": _q_gauge(rate_r * lat["pull"] + rate_l * cond.local_queue_s),
+            "waiting": waiting,
+            "waiting_by_reason:capacity": waiting - deferred,
+            "waiting_by_reason:deferred": deferred,
+            "kv_fetch:waiting_to_start": _q_gauge(rate_r * cond.nixl_handshake_s),
+            "kv_fetch:in_progress": _q_gauge(rate_r * cond.nixl_xfer_s),
             "kv_usage": _q_gauge(min(0.98, running * (p + g / 2) / capacity)),
             "sleep:awake": 1.0,
             "cache_config_info": 1.0,
         }
+        if errors:
+            # Every finished request is observed once, errors too (they end after the KV wait).
+            act["success:error"] = errors
+            for key, value in (("e2e", lat["pull"]), ("queue", lat["pull"]), ("prefill_time", 0.0),
+                               ("decode_time", 0.0), ("inference_time", 0.0),
+                               ("req_prompt_tokens", p), ("req_gen_tokens", 0.0),
+                               ("req_params_max_tokens", g), ("req_params_n", 1),
+                               ("req_preemptions", 0.0)):  # fmt: skip
+                act[key] = [*act[key], (errors, value, 0.0)]
+        if dep.transfer_recorder == "decode":
+            act.update(self._transfers(dep, cond, ok, failed, uncached))
+        elif dep.kv_metrics == "mooncake":
+            act["mc_failed_recvs"] = failed  # decode learns the push did not arrive
+        if dep.exports_nixl and cond.nixl_notif_fail_ratio:
+            notif = _take(t.carry, "notif_fail", ok * cond.nixl_notif_fail_ratio)
+            act["nixl_failed_notifications"] = notif
+            if parse_version(dep.vllm_version) >= (0, 33, 0):
+                # 0.33 counts notification (and handshake) failures as failed transfers too.
+                act["nixl_failed_transfers"] = act.get("nixl_failed_transfers", 0) + notif
+        return act
 
     def _epp_activity(
         self, dep: Deployment, cond: Conditions, n_pd: int, n_local: int,

@@ -14,22 +14,30 @@ scenario; ``truth["during_fault"]`` holds the same keys in the middle of the fau
 ``pd_deployed``         prefill pods exist
 ``traffic``             client requests are being served
 ``nixl_series_present`` vLLM exports the NIXL transfer series (>= 0.11.1 with NixlConnector)
+``kv_series_present``   vLLM exports its KV connector's transfer series (NIXL, or Mooncake 0.33+)
+``kv_delivery_series_present`` vLLM exports ``prompt_tokens_by_source`` (0.16+) with a connector
 ``kv_transfer_active``  KV blocks really move prefill -> decode (whether observable or not)
 ``kv_transfer_observed`` ... and the NIXL series show it
+``kv_delivered``        ... and decode's ``prompt_tokens_by_source{source="external_kv_transfer"}``
+                        shows it (on any connector)
 ``prefill_idle``        prefill pods exist but complete no requests
 ``decode_does_all_work`` decode pods prefill and decode every request themselves
 ``ttft_roles_equal``    post-mortem signal 4: P/D deployed, traffic, and the prefill role has no
                         TTFT observations of its own (so "TTFT prefill = TTFT decode")
 ``epp_ready_lt_pods``   the EPP counts fewer ready pods than there are vLLM pods exporting metrics
 ``expected_verdict``    AGGREGATED_BY_DESIGN (no prefill pods) / NO_TRAFFIC / COLLAPSED (prefill
-                        idle while decode serves, or NIXL exported but every transfer fails) /
-                        DISAGGREGATED (transfers observed) /
-                        CANNOT_TELL (prefill busy but no NIXL series to prove a transfer)
+                        idle while decode serves, or KV evidence exported but every transfer
+                        fails) / DISAGGREGATED (KV moves and some KV evidence is exported:
+                        connector series or prompt_tokens_by_source) /
+                        CANNOT_TELL (prefill busy but no KV evidence of any kind)
 ``fault_start_min`` / ``fault_end_min``  minutes from the start (None: no fault / never ends)
 
 plus descriptive keys: ``prefill_pods``, ``decode_pods`` (running at the end), ``vllm_pods_up``,
 ``epp_ready_pods``, ``namespace``, ``cluster``, ``vllm_version``, ``epp_family``, ``rps``,
-``nixl_fail_ratio``, ``nixl_xfer_s``, ``pods`` (key -> pod name).
+``nixl_fail_ratio``, ``nixl_xfer_s``, ``pods`` (key -> pod name), ``kv_connector``,
+``kv_metrics`` ("nixl" / "mooncake" / None), ``kv_transfer_recorded_by`` (the role whose pods
+record transfers: decode for NIXL pull, prefill for NIXL push and Mooncake), and
+``kv_load_failure_policy``.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from simulator.metrics import parse_version
 from simulator.model import Conditions, Deployment, Phase, Run, Simulation
 
 VERDICTS = ("DISAGGREGATED", "COLLAPSED", "AGGREGATED_BY_DESIGN", "NO_TRAFFIC", "CANNOT_TELL")
@@ -96,17 +105,22 @@ def signals_at(run: Run, minute: float) -> dict[str, Any]:
     nixl = dep.exports_nixl
     active = traffic and disagg and cond.nixl_fail_ratio < 1.0
     prefill_idle = pd_deployed and not (traffic and disagg)
+    kv_series = dep.kv_metrics is not None
+    # vllm:prompt_tokens_by_source{source="external_kv_transfer"} (0.16+) counts the prompt
+    # tokens that arrived by KV transfer on any connector: KV evidence even without its metrics.
+    delivery_series = dep.kv_connector is not None and parse_version(dep.vllm_version) >= (0, 16, 0)
+    evidence = kv_series or delivery_series
     if not pd_deployed:
         verdict = "AGGREGATED_BY_DESIGN"
     elif not traffic:
         verdict = "NO_TRAFFIC"
     elif prefill_idle:
         verdict = "COLLAPSED"
-    elif active and nixl:
+    elif active and evidence:
         verdict = "DISAGGREGATED"
-    elif nixl:
-        # NIXL is exported and prefill works, yet no transfer succeeds: no KV cache moves, so
-        # decode recomputes every prompt; that is a collapse, not an unknown.
+    elif evidence:
+        # KV evidence is exported and prefill works, yet no transfer succeeds: no KV cache
+        # moves, so decode recomputes (or fails) every prompt; a collapse, not an unknown.
         verdict = "COLLAPSED"
     else:
         verdict = "CANNOT_TELL"
@@ -114,8 +128,11 @@ def signals_at(run: Run, minute: float) -> dict[str, Any]:
         "pd_deployed": pd_deployed,
         "traffic": traffic,
         "nixl_series_present": nixl,
+        "kv_series_present": kv_series,
+        "kv_delivery_series_present": delivery_series,
         "kv_transfer_active": active,
         "kv_transfer_observed": active and nixl,
+        "kv_delivered": active and delivery_series,
         "prefill_idle": prefill_idle,
         "decode_does_all_work": traffic and not disagg,
         "ttft_roles_equal": pd_deployed and traffic and not disagg,
@@ -128,6 +145,10 @@ def signals_at(run: Run, minute: float) -> dict[str, Any]:
         "rps": cond.rps,
         "nixl_fail_ratio": cond.nixl_fail_ratio,
         "nixl_xfer_s": cond.nixl_xfer_s,
+        "kv_connector": dep.kv_connector,
+        "kv_metrics": dep.kv_metrics,
+        "kv_transfer_recorded_by": dep.transfer_recorder if kv_series else None,
+        "kv_load_failure_policy": dep.failure_policy if dep.kv_connector else None,
     }
 
 
@@ -596,6 +617,53 @@ epp_inference_objective_disagg = _epp_variant(
 epp_llm_d_router = _epp_variant("epp_llm_d_router", "llm_d_router", "0.16.0")
 
 
+# --- vLLM 0.24 / 0.33 with each KV connector ---------------------------------------------------
+
+# The connectors of the 0.24+ profiles, all run with kv_producer on prefill and kv_consumer on
+# decode (0.24+ deprecates kv_both for NIXL; Mooncake requires the split roles).
+CONNECTORS = {
+    "nixl_pull": "NixlConnector",
+    "nixl_push": "NixlPushConnector",
+    "mooncake": "MooncakeConnector",
+}
+UPSTREAM_VERSIONS = {"v0_24": "0.24.0", "v0_33": "0.33.0"}
+
+
+def _connector_variant(kind: str, connector: str, version_key: str) -> Callable[..., Scenario]:
+    name = f"{kind}_{connector}_{version_key}"
+    version = UPSTREAM_VERSIONS[version_key]
+    base = healthy_pd if kind == "healthy" else collapsed
+
+    def scenario(**params: Any) -> Scenario:
+        params.setdefault("kv_connector", CONNECTORS[connector])
+        params.setdefault("kv_both", False)
+        params.setdefault("vllm_version", version)
+        params.setdefault("epp_family", "llm_d_router")
+        s = base(**params)
+        return replace(s, name=name, description=scenario.__doc__ or "",
+                       params={**s.params, **params})  # fmt: skip
+
+    what = ("healthy P/D" if kind == "healthy" else
+            "the post-mortem's collapse (prefill hidden from the EPP from fault_start_min)")  # fmt: skip
+    scenario.__name__ = name
+    scenario.__doc__ = (f"vLLM {version} with {CONNECTORS[connector]} (kv_producer/kv_consumer) "
+                        f"and llm-d-router: {what}; takes {base.__name__}'s parameters.")  # fmt: skip
+    return scenario
+
+
+# Deployments on today's vLLM. Kept apart from ALL until the package's rules, dashboards and
+# doctor read their KV evidence (push-mode recording on prefill, Mooncake series,
+# prompt_tokens_by_source): every consumer of ALL asserts its verdict against the truth.
+UPSTREAM: dict[str, Callable[..., Scenario]] = {
+    f.__name__: f
+    for f in (
+        _connector_variant(kind, connector, version)
+        for version in UPSTREAM_VERSIONS for connector in CONNECTORS
+        for kind in ("healthy", "collapsed")
+    )
+}  # fmt: skip
+
+
 ALL: dict[str, Callable[..., Scenario]] = {
     f.__name__: f
     for f in (
@@ -608,11 +676,10 @@ ALL: dict[str, Callable[..., Scenario]] = {
 
 
 def get(name: str, **params: Any) -> Scenario:
-    """``ALL[name](**params)`` with a clear error for an unknown name."""
-    try:
-        factory = ALL[name]
-    except KeyError:
-        raise KeyError(f"unknown scenario {name!r}; known: {sorted(ALL)}") from None
+    """``ALL[name](**params)`` (or ``UPSTREAM[name]``) with a clear error for an unknown name."""
+    factory = ALL.get(name) or UPSTREAM.get(name)
+    if factory is None:
+        raise KeyError(f"unknown scenario {name!r}; known: {sorted(ALL) + sorted(UPSTREAM)}")
     return factory(**params)
 
 
