@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from pdobs import config
 from pdobs.artefacts import render_all
+from pdobs.core import config
 from pdobs.doctor import diagnose
-from pdobs.prometheus_server import PrometheusServer
+from pdobs.servers.prometheus import PrometheusServer
 from simulator import scenarios as S
 from simulator.metrics import BUCKETS_1_2_5, EPP_PROFILES, Family, vllm_families
 from tests import promql_uses as U
