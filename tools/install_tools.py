@@ -646,7 +646,7 @@ def install(
 
 
 def main(argv: Sequence[str] | None = None, specs: Sequence[ToolSpec] = TOOLS) -> int:
-    parser = argparse.ArgumentParser(description="Install the pinned tools into .tools/bin.")
+    parser = argparse.ArgumentParser(allow_abbrev=False, description="Install the pinned tools into .tools/bin.")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="default: .tools")
     args = parser.parse_args(argv)
     try:
