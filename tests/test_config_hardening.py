@@ -249,3 +249,29 @@ def test_a_huge_bad_value_is_never_repeated_in_the_message():
     with pytest.raises(config.ConfigError) as err:
         config.load(overrides=big)
     assert len(str(err.value)) <= config.MAX_MESSAGE and "\n" not in str(err.value)
+
+
+def _amtool_route(tmp_path: Path, key: str, value: str) -> bool:
+    path = tmp_path / "am.yaml"
+    path.write_text(yaml.safe_dump({"route": {"receiver": "a", key: value}, "receivers": [{"name": "a"}]}))
+    return subprocess.run([str(tools.tool_path("amtool")), "check-config", str(path)], capture_output=True,
+                          timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize(("key", "value", "accepted"), [
+    ("group_interval", "0h0m", False),
+    ("repeat_interval", "0s", False),
+    ("group_interval", "293y", False),
+    ("group_interval", "5m\n", False),
+    ("group_interval", "292y", True),
+    ("group_interval", "1m30s", True),
+])
+def test_amtool_judges_alertmanager_durations_as_the_config_does(tmp_path: Path, key: str, value: str,
+                                                                  accepted: bool):
+    assert _amtool_route(tmp_path, key, value) is accepted
+    try:
+        config.load(overrides={"alertmanager": {key: value}})
+        ours = True
+    except config.ConfigError:
+        ours = False
+    assert ours is accepted
