@@ -49,7 +49,12 @@ class Parser(argparse.ArgumentParser):
         return known
 
 
+_OPTION_NAME = re.compile(r"^(--[A-Za-z][\w-]*|-[A-Za-z])$")
+
+
 def _unknown_message(names: list[str]) -> str:
+    # Only what looks like an option name is shown: "-hunter2" may be a value typed after a typo.
+    names = [n if _OPTION_NAME.match(n) else "(an argument, not shown)" for n in names]
     shown = " ".join(dict.fromkeys(names)) or "(positional values)"
     return (f"unrecognized arguments: {shown} (values are not repeated; secrets are never taken on the command "
             "line: see --help)")

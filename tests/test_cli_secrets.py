@@ -45,6 +45,8 @@ def test_no_option_takes_a_secret_value():
     ["push", "--grafana-url", "http://127.0.0.1:9", "--api-key", SECRET],
     ["push", "--grafana-url", "http://127.0.0.1:9", "--ca-file", SECRET],  # a doctor option, not push's
     ["push", "--grafana-url", "http://127.0.0.1:9", SECRET],
+    ["--tok", f"-{SECRET}"],
+    ["doctor", "--prometheus", "http://127.0.0.1:9", "--tok", f"-{SECRET}"],
 ], ids=lambda argv: " ".join(a.replace(SECRET, "S") for a in argv))
 def test_unknown_or_abbreviated_options_never_echo_their_value(capsys, argv: list[str]):
     with pytest.raises(SystemExit) as stop:
