@@ -155,7 +155,7 @@ def _write_marker(out: Path, manifest: set[str]) -> None:
         os.replace(tmp, marker)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise _fail(marker, exc) from None
+        raise OSError(exc.errno, exc.strerror, str(marker)) from None
 
 
 def _remove_stale(out: Path, stale: set[str], keep_dirs: set[Path]) -> None:
