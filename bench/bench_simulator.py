@@ -36,7 +36,7 @@ def _dir_size(path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=128, help="model-server pods (half prefill)")
     parser.add_argument("--prefill-pods", type=int, help="override the prefill share")
     parser.add_argument("--hours", type=float, default=6.0)

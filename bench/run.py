@@ -39,7 +39,7 @@ def _names(text: str) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, prog="python -m bench.run", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=paths.ROOT / "docs" / "benchmarks.md")
     p.add_argument("--json", type=Path, help="default: bench/out/benchmarks.json")
     p.add_argument("--config", type=Path, help="a user config file, as for build.py")

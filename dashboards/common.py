@@ -505,5 +505,6 @@ def build(cfg: Config, spec: Dashboard, others: Iterable[Dashboard]) -> Built:
 
 
 def render_json(data: JSON) -> str:
-    """Deterministic text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Deterministic text: sorted keys, two-space indent, trailing newline; NaN and Infinity are
+    not JSON, so they raise instead of producing a file Grafana cannot read."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"

@@ -61,9 +61,16 @@ def read_token(token_file: Path | None, environ: Mapping[str, str] = os.environ)
 
 
 def check_url(url: str) -> list[str]:
-    """Raise on a URL requests cannot use; return warnings worth printing."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """Raise on a URL requests cannot use or that carries credentials; return warnings worth printing."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise PushUsageError("--grafana-url: not a URL; expected one such as https://grafana.example.com") from None
+    if parts.username is not None or parts.password is not None:
+        raise PushUsageError(f"--grafana-url: credentials in the URL are refused (the command line is visible to "
+                             f"every user in ps); put a service-account token in {TOKEN_ENV} or --token-file")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PushUsageError(f"--grafana-url {url!r}: expected an http(s):// URL such as https://grafana.example.com")
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         return [f"warning: {url} is plain http: the token crosses the network unencrypted"]
@@ -122,7 +129,8 @@ class Push:
 
     def dashboard(self, uid: str, model: Mapping[str, Any]) -> Outcome:
         body = payload(model)
-        diff = differences(self.client.get_dashboard(uid), body, self.folder_uid)
+        existing = self.client.get_dashboard(uid)
+        diff = differences(existing, body, self.folder_uid)
         if diff == []:
             return Outcome(uid, "unchanged", "identical in Grafana, not written")
         if self.dry_run:
@@ -131,8 +139,20 @@ class Push:
             what = f"differs in {', '.join(diff)}"
             return Outcome(uid, "changed", f"{what}, would be overwritten" if self.overwrite
                            else f"{what}; needs --overwrite to be replaced")
-        saved = self.client.save_dashboard(body, self.folder_uid, self.overwrite, self.message)
-        detail = f"version {saved.get('version', '?')}, {saved.get('url', '')}".rstrip(", ")
+        before = _version(existing)
+        confirmed: list[str] = []
+
+        def landed() -> dict[str, Any] | None:
+            """After an ambiguous answer: saved iff Grafana now holds our content under a new version."""
+            stored = self.client.get_dashboard(uid)
+            if stored is None or differences(stored, body, self.folder_uid) != [] or _version(stored) == before:
+                return None
+            confirmed.append("confirmed by reading it back after an ambiguous answer")
+            return {"version": _version(stored), "url": stored.get("meta", {}).get("url", "")}
+
+        saved = self.client.save_dashboard(body, self.folder_uid, self.overwrite, self.message, landed)
+        detail = ", ".join(str(p) for p in (f"version {saved.get('version', '?')}", saved.get("url", ""), *confirmed)
+                           if p)
         return Outcome(uid, "created" if diff is None else "updated", detail)
 
     def run(self, dashboards: Mapping[str, Mapping[str, Any]]) -> list[Outcome]:
@@ -158,6 +178,13 @@ class Push:
             outcomes.append(outcome)
             self.say(f"{uid}: {outcome.state}, {outcome.detail}")
         return outcomes
+
+
+def _version(found: Mapping[str, Any] | None) -> Any:
+    if found is None:
+        return None
+    dash = found.get("dashboard")
+    return dash.get("version") if isinstance(dash, dict) else None
 
 
 def summarize(outcomes: list[Outcome], err: TextIO | None = None, out: TextIO | None = None) -> int:

@@ -12,7 +12,11 @@ Grafana's rules: `id` null finds the dashboard by uid; without overwrite, a uid 
 come with its current version, and a title already used in the folder by another uid is refused.
 
 Every request is recorded (method, path, headers, JSON body) for the tests to assert on, and
-failures can be injected: a status code, or a hang longer than the client's timeout.
+failures can be injected: a status code, or a hang longer than the client's timeout, instead of
+handling the request; ("after", status) or ("after-hang", seconds) after handling it (the write
+landed, the answer says otherwise, as a proxy in front of a busy Grafana does); ("html", status) an
+HTML page (a login page or a proxy's error page) instead of the API's JSON; ("echo", status) an
+error quoting the request's headers, as some proxies do.
 """
 
 import json
@@ -42,7 +46,8 @@ class GrafanaAPI:
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)
     dashboards: dict[str, dict[str, Any]] = field(default_factory=dict)  # uid -> {dashboard, folderUid}
     requests: list[Recorded] = field(default_factory=list)
-    # "METHOD /path" -> queue of injected answers: an int status, or ("hang", seconds)
+    # "METHOD /path" -> queue of injected answers: an int status, ("hang", seconds), ("after", status),
+    # ("after-hang", seconds), ("html", status) or ("echo", status)
     inject: dict[str, list[Any]] = field(default_factory=dict)
     tls: tuple[Path, Path] | None = None  # (cert, key)
     _next_id: int = 1
@@ -120,7 +125,16 @@ class GrafanaAPI:
             if isinstance(answer, tuple) and answer[0] == "hang":
                 time.sleep(answer[1])
                 return _reply(h, 200, {})
-            return _reply(h, answer, {"message": f"injected {answer}"})
+            if isinstance(answer, tuple) and answer[0] == "html":
+                return _reply_html(h, answer[1])
+            if isinstance(answer, tuple) and answer[0] == "echo":
+                # A proxy that quotes the request, headers and all, in its error.
+                return _reply(h, answer[1], {"message": f"Authorization: {h.headers.get('Authorization')} rejected; "
+                                                        f"headers {dict(h.headers)}"})
+            if isinstance(answer, tuple) and answer[0] in ("after", "after-hang"):
+                h.pd_after = answer  # type: ignore[attr-defined]  # handled below, answered by _reply
+            else:
+                return _reply(h, answer, {"message": f"injected {answer}"})
         if h.headers.get("Authorization") != f"Bearer {self.token}":
             return _reply(h, 401, {"message": "invalid API key"})
         if not path.startswith(self.prefix + "/api/"):
@@ -196,6 +210,11 @@ def _slug(title: str) -> str:
 
 
 def _reply(h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    after = getattr(h, "pd_after", None)
+    if after is not None and after[0] == "after-hang":
+        time.sleep(after[1])
+    elif after is not None:
+        status, body = after[1], {"message": f"injected {after[1]} after handling the request"}
     data = json.dumps(body).encode()
     try:
         h.send_response(status)
@@ -205,3 +224,12 @@ def _reply(h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
         h.wfile.write(data)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the client gave up (a timeout test)
+
+
+def _reply_html(h: BaseHTTPRequestHandler, status: int) -> None:
+    data = b"<!doctype html><html><body><h1>Sign in</h1><form>...</form></body></html>\n"
+    h.send_response(status)
+    h.send_header("Content-Type", "text/html; charset=utf-8")
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data)

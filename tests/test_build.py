@@ -30,13 +30,20 @@ def test_build_is_deterministic(tmp_path: Path):
     assert digests == _digest(second)
 
 
-def test_rebuild_replaces_own_output(tmp_path: Path):
+def test_rebuild_removes_what_the_last_build_wrote_and_keeps_what_a_user_added(tmp_path: Path):
     out = tmp_path / "out"
     assert _build(out).returncode == 0
-    (out / "stale.txt").write_text("from an older build")
+    output.write_tree(out, {**_contents(out), "old-layout/stale.txt": "from an older build"})
+    (out / "dashboards" / "my-notes.txt").write_text("a user's file")
     assert _build(out).returncode == 0
-    assert not (out / "stale.txt").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], "temporary folders left behind"
+    assert not (out / "old-layout").exists(), "a file the previous build wrote, and its folder, are removed"
+    assert (out / "dashboards" / "my-notes.txt").read_text() == "a user's file"
+    assert not [p for p in tmp_path.rglob("*") if ".pd-observability-tmp-" in p.name or p.name.startswith(".out.")]
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".pd-observability-build")}
 
 
 def test_refuses_to_replace_a_folder_it_did_not_make(tmp_path: Path):
@@ -66,15 +73,17 @@ def test_failure_after_writing_leaves_previous_output(tmp_path: Path):
     out = tmp_path / "out"
     output.write_tree(out, {"a.txt": "old"})
 
-    def fail(tmp: Path) -> None:
-        assert (tmp / "a.txt").read_text() == "new"  # the new tree was fully written
-        raise OSError("disk full")
+    def fail(staged: output.Staged) -> None:
+        assert staged["a.txt"].read_text() == "new"  # the new tree was fully staged
+        raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(output.OutputError, match="No space left"):
         output.write_tree(out, {"a.txt": "new", "b/c.txt": "x"}, before_swap=fail)
     assert (out / "a.txt").read_text() == "old"
     assert not (out / "b").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == [".pd-observability-build", ".pd-observability-build.lock",
+                                                     "a.txt"], "no staged file is left behind"
 
 
 def test_refuses_paths_outside_the_output(tmp_path: Path):

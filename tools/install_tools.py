@@ -381,7 +381,8 @@ def install(tools: Sequence[Tool] = TOOLS, dest: Path = DEFAULT_DEST) -> dict[st
 
 
 def main(argv: Sequence[str] | None = None, tools: Sequence[Tool] = TOOLS) -> int:
-    parser = argparse.ArgumentParser(description="Install the tools pinned in tools/pins.toml into .tools/bin.")
+    parser = argparse.ArgumentParser(allow_abbrev=False,
+                                     description="Install the tools pinned in tools/pins.toml into .tools/bin.")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="default: .tools")
     args = parser.parse_args(argv)
     try:

@@ -78,7 +78,7 @@ class Ctx:
         """Selector for a vLLM series, optionally restricted to one role."""
         return promql.selector(
             metric,
-            self.cfg["selectors"]["vllm"],
+            promql.canonical_matchers(self.cfg["selectors"]["vllm"]),
             self.role_matcher(role) if role else "",
             self._scope_matchers(("cluster", "namespace", "model")),
             *extra,
@@ -88,7 +88,7 @@ class Ctx:
         """Selector for an EPP series; pool gauges carry no model label, request metrics do."""
         keys = ("cluster", "namespace", "model") if per_model else ("cluster", "namespace")
         return promql.selector(
-            metric, self.cfg["selectors"]["epp"], self._scope_matchers(keys), extra
+            metric, promql.canonical_matchers(self.cfg["selectors"]["epp"]), self._scope_matchers(keys), extra
         )
 
     def recorded(self, record: str, level: tuple[str, ...], variant: Variant) -> str:

@@ -54,7 +54,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ca-file", type=Path, help="CA bundle that signed the server's certificate")
     p.add_argument("--insecure-skip-verify", action="store_true",
                    help="do not verify the server's TLS certificate (not recommended)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: 30)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds each request may take in all (default: 30)")
     r = p.add_argument_group("HTML report", "one self-contained file with the signals, verdict, latencies and "
                              "alerts over a time range, to attach to a ticket")
     r.add_argument("--report", type=Path, metavar="FILE.html", help="also write the report to this file")
