@@ -415,7 +415,9 @@ def write_folder(target: Path, specs: Sequence[Spec] | None = None) -> list[Gene
     fails to expand leaves the previous folder as it was, and a folder we did not make is refused."""
     with tempfile.TemporaryDirectory(prefix="rule-tests-") as tmp:
         generated = write_suite(Path(tmp), specs)
-        files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+        # The nested rule builds carry build.py's own marker and lock; the outer write makes its own.
+        files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*")
+                 if p.is_file() and p.name not in (output.MARKER, output.LOCK)}
     output.write_tree(target, files)
     return [replace(g, path=target / g.path.name) for g in generated]
 
