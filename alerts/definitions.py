@@ -2,7 +2,7 @@
 
 Names are a contract (routing, inhibition and runbooks key on them). Severity, `for`,
 `keep_firing_for`, the on/off switch and thresholds live in the config under `alerts.<name>`.
-Expressions read the recording rules (both files are loaded together) through `catalog.query`, so
+Expressions read the recording rules (both files are loaded together) through `signals.query`, so
 no metric name appears here and per-pod series never enter an alert path.
 
 `description` is a `str.format` string. Fields every alert gets (see alerts/render.py):
@@ -21,9 +21,10 @@ from typing import Any
 
 from alerts import templates as T
 from dashboards import ids
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core.config import ConfigError
 from pdobs.core.context import Ctx
+from pdobs.signals import checklist as checklist_signals
 
 Settings = Mapping[str, Any]  # the alert's entry in cfg["alerts"]
 ExprBuilder = Callable[[Ctx, Settings], str]
@@ -77,7 +78,7 @@ class AlertDef:
 
 
 def _q(ctx: Ctx, name: str, **variant: str) -> str:
-    return catalog.query(ctx, name, **variant)
+    return signals.query(ctx, name, **variant)
 
 
 def _per_model(ctx: Ctx, promql: str, agg: str = "sum") -> str:
@@ -136,7 +137,7 @@ def _kv_transfer_failures(ctx: Ctx, s: Settings) -> str:
 
 
 def _p95_variant(ctx: Ctx) -> dict[str, str]:
-    quantiles = {v.get("quantile") for v in catalog.signals(ctx.cfg)["nixl_xfer_time_quantile"].variants}
+    quantiles = {v.get("quantile") for v in signals.signals(ctx.cfg)["nixl_xfer_time_quantile"].variants}
     if "0.95" not in quantiles:
         raise ConfigError("config error: alerts.PDKVTransferSlow.p95_seconds: needs 0.95 in "
                           "signals.quantiles; add it there or disable alerts.PDKVTransferSlow")
@@ -180,8 +181,8 @@ def _idle_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 
 
 def _collapsed_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
-    signals = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", CHECKLIST_TEXT)
-    return {"signals": signals, "total": str(len(catalog.CHECKLIST))}
+    failing = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", CHECKLIST_TEXT)
+    return {"signals": failing, "total": str(len(checklist_signals.CHECKLIST))}
 
 
 def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:

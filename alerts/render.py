@@ -11,7 +11,7 @@ from alerts import templates as T
 from alerts.definitions import ALERTS, AlertDef
 from dashboards import common as dashboard_common
 from dashboards import render as dashboard_render
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import promql, yamlio
 
 Config = dict[str, Any]
@@ -53,14 +53,14 @@ def dashboard_url(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, 
     base = cfg["grafana"]["url"].rstrip("/")
     if not base:
         return None
-    ctx = catalog.context(cfg)
+    ctx = signals.context(cfg)
     params = [f"var-{DASHBOARD_VARIABLES[key]}={T.url_label(ctx, key)}"
               for key in ctx.keys(*alert.keys) if key in DASHBOARD_VARIABLES]
     return base + panel_path(cfg, alert, boards) + "".join(f"&{p}" for p in params)
 
 
 def description(cfg: Config, alert: AlertDef) -> str:
-    ctx = catalog.context(cfg)
+    ctx = signals.context(cfg)
     settings = cfg["alerts"][alert.name]
     fields: dict[str, str] = {
         key: str(val) for key, val in settings.items() if key not in ("enabled", "severity")
@@ -80,7 +80,7 @@ def description(cfg: Config, alert: AlertDef) -> str:
 
 def rule(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> dict[str, Any]:
     settings = cfg["alerts"][alert.name]
-    ctx = catalog.context(cfg)
+    ctx = signals.context(cfg)
     out: dict[str, Any] = {"alert": alert.name, "expr": alert.expr(ctx, settings), "for": settings["for"]}
     if promql.duration_seconds(settings["keep_firing_for"]) > 0:
         out["keep_firing_for"] = settings["keep_firing_for"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from alerts import render
 from alerts.definitions import ALERTS, AlertDef
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import config, paths
 
 Config = dict[str, Any]
@@ -39,7 +39,7 @@ def _settings(cfg: Config, alert: AlertDef) -> str:
 
 
 def generated(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str:
-    ctx = catalog.context(cfg, scope={"namespace": ("=", NAMESPACE)})
+    ctx = signals.context(cfg, scope={"namespace": ("=", NAMESPACE)})
     title, _ = boards[alert.link.dashboard]
     lines = [
         BEGIN,
@@ -58,7 +58,7 @@ def generated(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict
         "```",
     ]
     for item in alert.confirm:
-        lines += ["", f"{item.text}:", "", "```promql", catalog.query(ctx, item.signal, **item.variant), "```"]
+        lines += ["", f"{item.text}:", "", "```promql", signals.query(ctx, item.signal, **item.variant), "```"]
     lines.append(END)
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ import grafanalib.core as G
 from grafanalib._gen import DashboardEncoder
 
 from dashboards.features import FEATURES
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core.context import Ctx
 
 Config = dict[str, Any]
@@ -133,7 +133,7 @@ def states(texts: Mapping[int, str], colors: Mapping[int, str]) -> tuple[State, 
 def quantiles(cfg: Config, signal: str) -> list[str]:
     """The quantile labels a catalog quantile signal is recorded with, in config order."""
     seen: list[str] = []
-    for variant in catalog.signals(cfg)[signal].variants:
+    for variant in signals.signals(cfg)[signal].variants:
         if variant["quantile"] not in seen:
             seen.append(variant["quantile"])
     return seen
@@ -145,7 +145,7 @@ def nearest_quantile(cfg: Config, signal: str, want: float) -> str:
 
 def legend(cfg: Config, key: str) -> str:
     """A legend template showing a label by its catalog key (role is the rules' own label)."""
-    name = "role" if key == "role" else catalog.context(cfg).label(key)
+    name = "role" if key == "role" else signals.context(cfg).label(key)
     return "{{" + name + "}}"
 
 
@@ -157,7 +157,7 @@ def pname(q: str) -> str:
 def dashboard_context(cfg: Config) -> Ctx:
     """The scope every panel query is written in: the dashboard variables and Grafana's rate range."""
     scope = {key: ("=~", f"${var}") for key, var in SCOPE_VARS.items()}
-    return catalog.context(cfg, scope=scope, rate_range=RATE_INTERVAL)
+    return signals.context(cfg, scope=scope, rate_range=RATE_INTERVAL)
 
 
 def needs_of(panel: Panel) -> list[str]:
@@ -225,14 +225,14 @@ def variable_queries(cfg: Config) -> dict[str, str]:
     variables before it. They read recorded series, which exist only where our rules see data."""
     out: dict[str, str] = {}
     scope: dict[str, tuple[str, str]] = {}
-    base = catalog.context(cfg)
+    base = signals.context(cfg)
     if cfg["multi_cluster"]:
-        out["cluster"] = f"label_values({catalog.query(base, 'vllm_pods_ns')}, {base.label('cluster')})"
+        out["cluster"] = f"label_values({signals.query(base, 'vllm_pods_ns')}, {base.label('cluster')})"
         scope["cluster"] = ("=~", "$cluster")
     ns_ctx = base.scoped(**scope)
-    out["namespace"] = f"label_values({catalog.query(ns_ctx, 'vllm_pods_ns')}, {base.label('namespace')})"
+    out["namespace"] = f"label_values({signals.query(ns_ctx, 'vllm_pods_ns')}, {base.label('namespace')})"
     model_ctx = ns_ctx.scoped(namespace=("=~", "$namespace"))
-    out["model_name"] = f"label_values({catalog.query(model_ctx, 'vllm_pods')}, {base.label('model')})"
+    out["model_name"] = f"label_values({signals.query(model_ctx, 'vllm_pods')}, {base.label('model')})"
     return out
 
 
@@ -312,7 +312,7 @@ def _targets(cfg: Config, ctx: Ctx, panel: Panel) -> list[G.Target]:
     # Tables and bar gauges show only the latest value: an instant query reads one rate window per
     # series instead of one per step of the range (bench/: 60% of the Drill-Down refresh at 128 pods).
     instant = panel.kind in ("table", "bargauge")
-    return [G.Target(expr=catalog.query(ctx, q.signal, **q.variant), legendFormat=q.legend or "__auto",
+    return [G.Target(expr=signals.query(ctx, q.signal, **q.variant), legendFormat=q.legend or "__auto",
                      refId=chr(ord("A") + i), format="table" if table else "time_series", instant=instant)
             for i, q in enumerate(panel.queries)]
 
@@ -444,7 +444,7 @@ def panel_keys(spec: Dashboard) -> list[str]:
 
 def build(cfg: Config, spec: Dashboard, others: Iterable[Dashboard]) -> Built:
     ctx = dashboard_context(cfg)
-    sigs = catalog.signals(cfg)
+    sigs = signals.signals(cfg)
     ids = stable_ids(panel_keys(spec), spec.uid)
     pos = layout(spec.rows)
     graf = cfg["grafana"]

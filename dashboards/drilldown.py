@@ -20,7 +20,8 @@ from dashboards.common import (
     states,
 )
 from dashboards.status import CHECK_COLORS, NIXL_COLORS, VERDICT_COLORS
-from pdobs import catalog
+from pdobs import signals
+from pdobs.signals import checklist as checklist_signals
 
 Config = dict[str, Any]
 UID = ids.DRILLDOWN
@@ -31,7 +32,7 @@ NOT_EVALUATED = ("No result for this selection: no vLLM pods match, or the recor
 
 
 def _checks(cfg: Config) -> dict[str, tuple[str, str]]:
-    """Title and description of each checklist signal, in catalog.CHECKLIST order."""
+    """Title and description of each checklist signal, in checklist_signals.CHECKLIST order."""
     s = cfg["signals"]
     na = ("NOT DEPLOYED: no prefill pods (aggregated serving, nothing to check). NO TRAFFIC: "
           "decode pods serve too few requests to tell. Healthy P/D: green.")
@@ -100,16 +101,16 @@ def dashboard(cfg: Config) -> Dashboard:
     s = cfg["signals"]
     model, pod, pool, role = (legend(cfg, k) for k in ("model", "pod", "pool", "role"))
     checks = _checks(cfg)
-    if tuple(checks) != catalog.CHECKLIST:
-        raise AssertionError("the drill-down must show catalog.CHECKLIST, in its order")
+    if tuple(checks) != checklist_signals.CHECKLIST:
+        raise AssertionError("the drill-down must show checklist_signals.CHECKLIST, in its order")
 
     top: list[Panel] = []
     for signal, (title, description) in checks.items():
         if signal == "nixl_transfers_absent":
-            query, texts, colors = Query("nixl_status", {}, model), catalog.NIXL_STATES, NIXL_COLORS
+            query, texts, colors = Query("nixl_status", {}, model), checklist_signals.NIXL_STATES, NIXL_COLORS
         else:
             query = Query("checklist_status", {"signal": signal}, model)
-            texts, colors = catalog.CHECK_STATES, CHECK_COLORS
+            texts, colors = checklist_signals.CHECK_STATES, CHECK_COLORS
         top.append(Panel("stat", title, description, (query,), states=states(texts, colors),
                          no_value=NOT_EVALUATED, width=4, height=5, key=f"check-{signal}"))
     top.append(Panel(
@@ -119,7 +120,7 @@ def dashboard(cfg: Config) -> Dashboard:
         "prompt (the post-mortem). AGGREGATED BY DESIGN: no prefill pods. NO TRAFFIC: too few "
         "requests to tell. CANNOT TELL: prefill works but no NIXL metrics (vLLM older than 0.11.1 or "
         "another connector). Healthy P/D: DISAGGREGATED.",
-        (Query("verdict", {}, model),), states=states(catalog.VERDICTS, VERDICT_COLORS),
+        (Query("verdict", {}, model),), states=states(checklist_signals.VERDICTS, VERDICT_COLORS),
         no_value=NOT_EVALUATED, width=4, height=5, key="verdict", link=ids.COORDINATOR))
     checklist = Row("Is this deployment actually disaggregated?", tuple(top))
 
@@ -194,7 +195,7 @@ def dashboard(cfg: Config) -> Dashboard:
     ))
     alerts = Row("Alerts", (
         Panel("table", "Firing P/D alerts",
-              f"This project's alerts ({catalog.ALERT_NAME_PREFIX}*) firing now for the selected "
+              f"This project's alerts ({signals.ALERT_NAME_PREFIX}*) firing now for the selected "
               "namespaces, with their labels; each alert's runbook links back to the panel that "
               "confirms it. Healthy: empty.",
               (Query("pd_alerts_firing", {}, "", ("alerts",)),), unit="short", width=24, height=6,

@@ -1,4 +1,4 @@
-"""Colours of the codes the catalog's status signals return (catalog.NIXL_STATES, CHECK_STATES,
+"""Colours of the codes the catalog's status signals return (checklist_signals.NIXL_STATES, CHECK_STATES,
 VERDICTS). Red only where something is broken; grey where a check does not apply."""
 
 from dashboards.common import NEUTRAL

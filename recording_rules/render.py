@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import yamlio
 
 Config = dict[str, Any]
@@ -10,15 +10,15 @@ GROUP_PREFIX = "llm-d-pd-recording"
 
 
 def rule_groups(cfg: Config) -> list[dict[str, Any]]:
-    ctx = catalog.context(cfg)
-    stages = catalog.stages(cfg)
+    ctx = signals.context(cfg)
+    stages = signals.stages(cfg)
     groups: dict[int, list[dict[str, Any]]] = {}
-    for name, sig in catalog.signals(cfg).items():
+    for name, sig in signals.signals(cfg).items():
         if sig.record is None:
             continue
         for variant in sig.variants:
             rule: dict[str, Any] = {"record": sig.record,
-                                    "expr": catalog.expression(ctx, name, **variant)}
+                                    "expr": signals.expression(ctx, name, **variant)}
             if variant:
                 rule["labels"] = dict(variant)
             groups.setdefault(stages[name], []).append(rule)

@@ -60,7 +60,7 @@ if str(ROOT) not in sys.path:
 from alerts import definitions  # noqa: E402
 from alerts import render as alert_render  # noqa: E402
 from dashboards import render as dashboard_render  # noqa: E402
-from pdobs import catalog, cli  # noqa: E402
+from pdobs import cli, signals  # noqa: E402
 from pdobs.core import config, promql  # noqa: E402
 from simulator import render_promtool, scenarios  # noqa: E402
 
@@ -307,7 +307,7 @@ def alert_cases(cfg: Mapping[str, Any], case: Mapping[str, Any], times: TimeCont
 
 def expr_cases(cfg: Mapping[str, Any], case: Mapping[str, Any], times: TimeContext) -> list[dict[str, Any]]:
     if "signal" in case:
-        expr = catalog.query(catalog.context(dict(cfg)), case["signal"], **(case.get("variant") or {}))
+        expr = signals.query(signals.context(dict(cfg)), case["signal"], **(case.get("variant") or {}))
     else:
         expr = case["expr"]
     if "round" in case:

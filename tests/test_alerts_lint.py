@@ -10,9 +10,10 @@ import yaml
 
 from alerts import definitions, render
 from dashboards import render as dashboard_render
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import config, paths, promql
 from pdobs.servers import tools
+from pdobs.signals import checklist as checklist_signals
 from recording_rules import render as recording
 
 SEVERITIES = {"critical", "warning", "info"}
@@ -98,7 +99,7 @@ def test_for_is_at_least_two_scrapes_where_absence_can_fire_it(cfg):
 def test_alerts_read_only_recorded_namespace_level_series(cfg):
     """Alerts read the recording rules (no raw metric, no per-pod series in an alert path)."""
     recorded = {r["record"] for g in recording.rule_groups(cfg) for r in g["rules"]}
-    level_of = {s.record: s.level for s in catalog.signals(cfg).values() if s.record}
+    level_of = {s.record: s.level for s in signals.signals(cfg).values() if s.record}
     for rule in _rules(cfg):
         used = set(RECORDED.findall(rule["expr"]))
         assert used, f"{rule['alert']} reads no recorded series"
@@ -144,7 +145,7 @@ def _flat(panels: list[dict]) -> list[dict]:
 
 
 def test_checklist_words_cover_the_five_signals():
-    assert set(definitions.CHECKLIST_TEXT) == set(catalog.CHECKLIST)
+    assert set(definitions.CHECKLIST_TEXT) == set(checklist_signals.CHECKLIST)
 
 
 @pytest.mark.parametrize("line", sorted(tools.PROMTOOLS))

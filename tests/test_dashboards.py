@@ -11,8 +11,9 @@ import pytest
 
 from dashboards import common, coordinator, drilldown, ids, render
 from dashboards.features import FEATURES
-from pdobs import artefacts, catalog
+from pdobs import artefacts, signals
 from pdobs.core import config
+from pdobs.signals import checklist as checklist_signals
 from tests.dashboard_helpers import (
     BUILTIN_VARS,
     PROJECT_SCHEMA,
@@ -304,7 +305,7 @@ def test_every_query_is_a_catalog_signal(cfg, dashboards):
         for row in spec.rows:
             for panel in row.panels:
                 exprs = [t["expr"] for t in rendered[panel.title]["targets"]]
-                assert exprs == [catalog.query(ctx, q.signal, **q.variant) for q in panel.queries]
+                assert exprs == [signals.query(ctx, q.signal, **q.variant) for q in panel.queries]
                 for q in panel.queries:
                     assert set(q.needs) <= set(FEATURES), f"{panel.title}: unknown feature in {q.needs}"
 
@@ -348,7 +349,7 @@ def _mapping(panel: dict) -> dict[str, tuple[str, str]]:
 def test_kv_status_panel_reads_absent_in_red_and_not_deployed_in_grey(dashboards):
     panel = next(p for p in panels(dashboards[ids.COORDINATOR]) if p["title"] == "KV transfer status")
     mapping = _mapping(panel)
-    assert set(mapping) == {str(c) for c in catalog.NIXL_STATES}
+    assert set(mapping) == {str(c) for c in checklist_signals.NIXL_STATES}
     by_text = {text: color for text, color in mapping.values()}
     assert by_text["ABSENT"] == "red" and by_text["FLOWING"] == "green"
     assert by_text["NOT DEPLOYED"] == common.NEUTRAL and by_text["IDLE"] == common.NEUTRAL
@@ -369,22 +370,22 @@ def test_drilldown_top_row_is_the_checklist_and_the_verdict(cfg, dashboards):
     data = dashboards[ids.DRILLDOWN]
     top = [p for p in panels(data) if p["gridPos"]["y"] == 1]
     assert len(top) == 6 and all(p["type"] == "stat" for p in top)
-    signals = [re.search(r'signal="(\w+)"', p["targets"][0]["expr"]) for p in top[1:5]]
-    assert [m.group(1) for m in signals] == list(catalog.CHECKLIST[1:])
+    found = [re.search(r'signal="(\w+)"', p["targets"][0]["expr"]) for p in top[1:5]]
+    assert [m.group(1) for m in found] == list(checklist_signals.CHECKLIST[1:])
     for panel in top[1:5]:
         mapping = _mapping(panel)
         assert mapping["0"] == ("PASS", "green") and mapping["1"] == ("FAIL", "red")
         assert mapping["2"] == ("NOT DEPLOYED", common.NEUTRAL)
-    assert set(_mapping(top[0])) == {str(c) for c in catalog.NIXL_STATES}
+    assert set(_mapping(top[0])) == {str(c) for c in checklist_signals.NIXL_STATES}
     verdict = _mapping(top[5])
-    assert {int(c): text for c, (text, _) in verdict.items()} == catalog.VERDICTS
+    assert {int(c): text for c, (text, _) in verdict.items()} == checklist_signals.VERDICTS
     assert verdict["1"][1] == "red" and verdict["0"][1] == "green"
 
 
 def test_firing_alerts_panel_reads_this_projects_alerts(dashboards):
     panel = next(p for p in panels(dashboards[ids.DRILLDOWN]) if p["type"] == "table")
     expr = panel["targets"][0]["expr"]
-    assert f'alertname=~"{catalog.ALERT_NAME_PREFIX}.*"' in expr and 'alertstate="firing"' in expr
+    assert f'alertname=~"{signals.ALERT_NAME_PREFIX}.*"' in expr and 'alertstate="firing"' in expr
     assert panel["targets"][0]["instant"] and panel["targets"][0]["format"] == "table"
 
 

@@ -18,9 +18,10 @@ import requests
 
 from dashboards import common, ids, render
 from dashboards.features import FEATURES
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import config
 from pdobs.servers.prometheus import PrometheusServer
+from pdobs.signals import checklist as checklist_signals
 from recording_rules import render as recording_rules
 from simulator import scenarios
 from tests.dashboard_helpers import (
@@ -238,7 +239,7 @@ def test_healthy_every_panel_has_data(loaded, cfg, namespace):
     missing, exempt, titles = [], [], set()
     for uid, panel, query, _ in spec_queries(cfg):
         titles.add((uid, panel.title))
-        expr = catalog.query(common.dashboard_context(cfg), query.signal, **query.variant)
+        expr = signals.query(common.dashboard_context(cfg), query.signal, **query.variant)
         got = has_data(run(loaded, namespace, expr))
         needed = set(query.needs) <= present
         if needed and not got:
@@ -266,7 +267,7 @@ def test_healthy_status_panels_are_green(loaded, dashboards, namespace):
     else:  # healthy P/D on a vLLM without NIXL metrics: say so, never red
         assert verdict == [("CANNOT TELL", "orange")]
         assert kv == [("NO METRICS", "orange")]
-    for signal in catalog.CHECKLIST[1:]:
+    for signal in checklist_signals.CHECKLIST[1:]:
         title = next(p["title"] for p in panels(dashboards[ids.DRILLDOWN])
                      if f'signal="{signal}"' in p["targets"][0]["expr"])
         assert shown(loaded, dashboards, ids.DRILLDOWN, title, namespace) == [("PASS", "green")], title
@@ -279,7 +280,7 @@ def test_collapsed_reads_absent_failing_and_collapsed(loaded, dashboards, namesp
     assert shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace) == [("ABSENT", "red")]
     drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[0]["title"], namespace) == [("ABSENT", "red")]
-    for signal, panel in zip(catalog.CHECKLIST[1:], drill[1:5], strict=True):
+    for signal, panel in zip(checklist_signals.CHECKLIST[1:], drill[1:5], strict=True):
         expected = ("FAIL", "red") if truth[signal] else ("PASS", "green")
         assert shown(loaded, dashboards, ids.DRILLDOWN, panel["title"], namespace) == [expected], panel["title"]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[5]["title"], namespace) == [
@@ -290,7 +291,7 @@ def test_collapsed_is_the_post_mortem_all_five_signals(loaded):
     # The collapse scenarios hold every one of the five signals, so the previous test saw five FAILs.
     for namespace in COLLAPSED:
         truth = loaded.built[namespace].truth
-        assert all(truth[s] for s in catalog.CHECKLIST[1:]), namespace
+        assert all(truth[s] for s in checklist_signals.CHECKLIST[1:]), namespace
 
 
 @pytest.mark.parametrize("namespace", COLLAPSED)
@@ -330,7 +331,7 @@ def test_aggregated_pd_panels_are_empty_with_a_reason(loaded, cfg, namespace):
     for uid, panel, query, _ in spec_queries(cfg):
         if not ({"pd", "nixl", "nixl_expired"} & set(query.needs)):
             continue
-        expr = catalog.query(common.dashboard_context(cfg), query.signal, **query.variant)
+        expr = signals.query(common.dashboard_context(cfg), query.signal, **query.variant)
         assert not has_data(run(loaded, namespace, expr)), f"{uid} / {panel.title}"
         text = common.no_value_text(panel)
         assert "P/D" in text or "NIXL" in text, f"{uid} / {panel.title}: {text}"
@@ -341,7 +342,7 @@ def test_checklist_codes_match_the_simulators_truth_over_time(loaded, cfg):
     ctx = common.dashboard_context(cfg)
     names = {"DISAGGREGATED": 0, "COLLAPSED": 1, "AGGREGATED_BY_DESIGN": 2, "NO_TRAFFIC": 3, "CANNOT_TELL": 4}
     for namespace, scenario in loaded.built.items():
-        result = run(loaded, namespace, catalog.query(ctx, "verdict"))
+        result = run(loaded, namespace, signals.query(ctx, "verdict"))
         values = {float(v) for series in result for _, v in series["values"]}
         assert values == {names[scenario.truth["expected_verdict"]]}, (namespace, values)
         assert not any(math.isnan(v) for v in values)

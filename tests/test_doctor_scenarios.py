@@ -8,9 +8,11 @@ import json
 
 import pytest
 
-from pdobs import catalog, cli
+from pdobs import cli
 from pdobs.core import config
 from pdobs.demo import TRUTH_VERDICT
+from pdobs.signals import checklist as checklist_signals
+from pdobs.signals import doctor as doctor_signals
 from recording_rules import render as recording_rules
 from simulator import scenarios
 
@@ -35,7 +37,7 @@ def expected_status(truth: dict, signal: str) -> str:
 
 def expected_exit(truth: dict) -> int:
     verdict = truth["expected_verdict"]
-    failing = {s for s in catalog.CHECKLIST if expected_status(truth, s) == "FAIL"}
+    failing = {s for s in checklist_signals.CHECKLIST if expected_status(truth, s) == "FAIL"}
     if verdict == "CANNOT_TELL":
         failing.discard("nixl_transfers_absent")  # no NIXL metrics to show it: undecided, not failing
     if verdict == "COLLAPSED" or failing:
@@ -127,8 +129,8 @@ def test_verdict_and_every_signal_match_the_scenario_truth(served, report, name)
     dep = _deployment(report[1], ns)
     assert dep["verdict"] == TRUTH_VERDICT[truth["expected_verdict"]], dep["reason"]
     statuses = {c["signal"]: c["status"] for c in dep["checks"]}
-    assert list(statuses) == list(catalog.CHECKLIST)
-    assert statuses == {s: expected_status(truth, s) for s in catalog.CHECKLIST}, dep["checks"]
+    assert list(statuses) == list(checklist_signals.CHECKLIST)
+    assert statuses == {s: expected_status(truth, s) for s in checklist_signals.CHECKLIST}, dep["checks"]
     assert dep["exit_code"] == expected_exit(truth)
     # The measured numbers are the quantities the truth describes.
     assert dep["prefill_pods"] + dep["decode_pods"] == truth["vllm_pods_up"]
@@ -227,7 +229,7 @@ def test_epp_family_is_the_one_the_scenario_exports(served, report, name):
     truth = served.scenario.truth["parts"][ns]
     (finding,) = _findings(report[1], "epp", ns)
     request_families = {f for f in finding["details"]["families"]
-                        if f.rstrip("*") in catalog.EPP_REQUEST_FAMILIES}
+                        if f.rstrip("*") in doctor_signals.EPP_REQUEST_FAMILIES}
     assert request_families == EPP_FAMILIES_OF[truth["epp_family"]], finding
 
 

@@ -13,7 +13,7 @@ import yaml
 from alerts import render as alert_render
 from dashboards import render as dashboard_render
 from harness.victoriametrics import vmalert_dry_run
-from pdobs import artefacts, catalog
+from pdobs import artefacts, signals
 from pdobs.core import config
 from pdobs.servers import tools
 from recording_rules import render as recording_render
@@ -166,18 +166,18 @@ RECORD_NAME = re.compile(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+")
 
 
 def _per_pod_records(cfg) -> set[str]:
-    return {s.record for s in catalog.signals(cfg).values() if s.record and "pod" in s.level}
+    return {s.record for s in signals.signals(cfg).values() if s.record and "pod" in s.level}
 
 
 def test_only_the_dashboards_per_pod_rates_keep_the_pod(cfg):
-    recorded = {s.name: s for s in catalog.signals(cfg).values() if s.record}
+    recorded = {s.name: s for s in signals.signals(cfg).values() if s.record}
     assert recorded
     assert {name for name, sig in recorded.items() if "pod" in sig.level} == PER_POD_RECORDED
     for name, sig in recorded.items():
         assert sig.level[0] == "namespace", f"{name}: recorded below the namespace level {sig.level}"
         if name in PER_POD_RECORDED:
             assert sig.record.startswith("namespace_model_pod:"), sig.record
-            assert sig.variants == catalog.ROLE_VARIANTS, f"{name}: one record per role, no role-less copy"
+            assert sig.variants == signals.ROLE_VARIANTS, f"{name}: one record per role, no role-less copy"
     per_pod = _per_pod_records(cfg)
     pod = cfg["labels"]["pod"]
     for group in recording_render.rule_groups(cfg):
@@ -198,7 +198,7 @@ def _reads(cfg) -> dict[str, set[str]]:
 
 
 def test_alerts_read_only_namespace_level_records(cfg):
-    levels = {s.record: s.level for s in catalog.signals(cfg).values() if s.record}
+    levels = {s.record: s.level for s in signals.signals(cfg).values() if s.record}
     pod = cfg["labels"]["pod"]
     reads = _reads(cfg)
     per_pod = _per_pod_records(cfg)

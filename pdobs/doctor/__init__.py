@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import config
 from pdobs.doctor import checklist, preflight, report
 from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
@@ -75,7 +75,7 @@ def _check_scope(cfg: Config, prom: Prometheus, reader: Reader, scope: dict[str,
     """Exit 2 with a useful list when the scope holds no vLLM series at all."""
     if reader.by(("namespace", "model"), "vllm_deployments"):
         return
-    everywhere = Reader(prom, catalog.context(cfg, inline=True)).by(("namespace", "model"), "vllm_deployments")
+    everywhere = Reader(prom, signals.context(cfg, inline=True)).by(("namespace", "model"), "vllm_deployments")
     selector = cfg["selectors"]["vllm"]
     sel = f" matching selectors.vllm {selector!r}" if selector else ""
     when = report.when(prom.time)
@@ -91,7 +91,7 @@ def _check_scope(cfg: Config, prom: Prometheus, reader: Reader, scope: dict[str,
 
 def diagnose(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]]) -> Report:
     info = prom.buildinfo()
-    reader = Reader(prom, catalog.context(cfg, scope=scope, inline=True))
+    reader = Reader(prom, signals.context(cfg, scope=scope, inline=True))
     _check_scope(cfg, prom, reader, scope)
     findings, versions = preflight.run(cfg, reader)
     return Report(prometheus=prom.shown, time=prom.time, server_version=info.get("version"),

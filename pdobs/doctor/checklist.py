@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 from dashboards import common as dashboards
 from dashboards import drilldown, ids
 from dashboards import render as dashboards_render
-from pdobs import catalog
 from pdobs.doctor.model import CANNOT_TELL, FAIL, NOT_APPLICABLE, PASS, Check, Deployment
 from pdobs.doctor.queries import Key, Reader, label_dict, project
+from pdobs.signals import checklist as checklist_signals
+from pdobs.signals import doctor as doctor_signals
 
 Config = dict[str, Any]
 
@@ -82,7 +83,7 @@ def measure(r: Reader) -> Measures:
         ttft_ratio=r.by(NS_MODEL, "ttft_decode_over_prefill"),
         epp_ready=r.by(NS, "epp_ready_pods_ns"),
         pods_up=r.by(NS, "vllm_pods_ns"),
-        checklist={s: r.by(NS_MODEL, "checklist", signal=s) for s in catalog.CHECKLIST},
+        checklist={s: r.by(NS_MODEL, "checklist", signal=s) for s in checklist_signals.CHECKLIST},
         verdict=r.by(NS_MODEL, "verdict"),
         deployments=sorted(found),
     )
@@ -124,7 +125,7 @@ def _nixl(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float |
     if key not in m.nixl_series:
         return ("no NIXL series", None, "> 0 transfers/s",
                 "no NIXL transfer series: no KV cache moved, or vLLM exports none "
-                f"(older than {catalog.NIXL_MIN_VLLM}, or a KV connector other than NIXL)")
+                f"(older than {doctor_signals.NIXL_MIN_VLLM}, or a KV connector other than NIXL)")
     rate = m.nixl_transfers.get(key, 0.0)
     per_req = m.nixl_per_request.get(key)
     measured = f"{_num(rate)} transfers/s" + (f" ({_num(per_req, '.2f')}/decode req)" if per_req is not None
@@ -209,7 +210,7 @@ def _verdict_reason(cfg: Config, m: Measures, key: Key, code: int | None, failin
         return f"KV cache moves from prefill to decode ({_num(m.nixl_transfers.get(key))} transfers/s{extra})"
     if code == 1:
         return (f"prefill pods are up and decode pods serve traffic, but no KV cache moves; "
-                f"{len(failing)} of {len(catalog.CHECKLIST)} signals fail")
+                f"{len(failing)} of {len(checklist_signals.CHECKLIST)} signals fail")
     if code == 2:
         return f"no prefill pods: {decode} decode pod(s) serve requests themselves"
     if code == 3:
@@ -220,7 +221,7 @@ def _verdict_reason(cfg: Config, m: Measures, key: Key, code: int | None, failin
                 f"({cfg['signals']['min_request_rate']:g}); send traffic and run again")
     if code == 4:
         seen = f"; vLLM here is {version}" if version else ""
-        return (f"prefill pods work but no NIXL transfer metrics exist: vLLM older than {catalog.NIXL_MIN_VLLM} "
+        return (f"prefill pods work but no NIXL transfer metrics exist: vLLM older than {doctor_signals.NIXL_MIN_VLLM} "
                 f"exposes none, or the KV connector is not NIXL{seen}")
     roles = cfg["roles"]
     how = (f"pod names matching roles.pod_regex ({roles['pod_regex']['prefill']!r} / "
@@ -279,7 +280,7 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
         raw = m.verdict.get(key)
         code = None if raw is None or math.isnan(raw) else int(raw)
         checks = []
-        for signal in catalog.CHECKLIST:
+        for signal in checklist_signals.CHECKLIST:
             status = _status(m, signal, key)
             measured, value, expected, reason = MEASURE[signal](cfg, m, key, status)
             if status == NOT_APPLICABLE:
@@ -295,7 +296,7 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
             prefill_pods=int(m.pods["prefill"].get(key, 0)),
             decode_pods=int(m.pods["decode"].get(key, 0)),
             checks=checks,
-            verdict=catalog.VERDICTS.get(code, CANNOT_TELL) if code is not None else CANNOT_TELL,
+            verdict=checklist_signals.VERDICTS.get(code, CANNOT_TELL) if code is not None else CANNOT_TELL,
             verdict_code=code,
             reason=_verdict_reason(cfg, m, key, code, failing, version),
             runbook=_runbook(cfg, code, failing),

@@ -9,7 +9,7 @@ OK, INFO, WARN = "ok", "info", "warn"
 # Exit codes. UNDECIDED is for NO TRAFFIC and CANNOT TELL: nothing is shown broken, nothing proven.
 EXIT_OK, EXIT_FAILING, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 CANNOT_TELL = "CANNOT TELL"
-CANNOT_TELL_CODE = 4  # catalog.VERDICTS code
+CANNOT_TELL_CODE = 4  # checklist_signals.VERDICTS code
 
 
 @dataclass

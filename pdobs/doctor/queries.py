@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core.context import Ctx
 from pdobs.doctor.client import Prometheus
 
@@ -22,7 +22,7 @@ class Reader:
         return [self.ctx.label(k) for k in self.ctx.keys(*level)]
 
     def vector(self, name: str, **variant: str) -> list[tuple[dict[str, str], float]]:
-        return self.prom.query(catalog.query(self.ctx, name, **variant))
+        return self.prom.query(signals.query(self.ctx, name, **variant))
 
     def by(self, level: tuple[str, ...], name: str, **variant: str) -> dict[Key, float]:
         """{label values of `level`: value}; several series on one key keep the first."""
