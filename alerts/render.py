@@ -9,8 +9,8 @@ from typing import Any
 
 from alerts import templates as T
 from alerts.definitions import ALERTS, AlertDef
-from dashboards import common as dashboard_common
 from dashboards import render as dashboard_render
+from dashboards import spec as dashboard_spec
 from pdobs import signals
 from pdobs.core import promql, yamlio
 
@@ -24,7 +24,7 @@ def runbook_url(cfg: Config, name: str) -> str:
 
 
 # Dashboard variables (issue 5) by catalog label key; fixed names, whatever the labels are called.
-DASHBOARD_VARIABLES = dashboard_common.SCOPE_VARS  # label key -> dashboard variable name
+DASHBOARD_VARIABLES = dashboard_spec.SCOPE_VARS  # label key -> dashboard variable name
 
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

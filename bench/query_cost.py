@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from bench import backfill
-from dashboards import common, render
+from dashboards import builder, render
 from harness.grafana_query import interpolate, regex_value
 from harness.grafana_query import request as grafana_request
 from pdobs import signals
@@ -109,7 +109,7 @@ def fleet_scenario(pods: int, hours: float) -> scenarios.Scenario:
 
 def panel_queries(cfg: dict[str, Any], uids: Sequence[str] | None = None) -> Iterator[PanelQuery]:
     """Every target of every panel, recorded (as in the dashboard JSON) and raw."""
-    ctx = common.dashboard_context(cfg)
+    ctx = builder.dashboard_context(cfg)
     raw_ctx = ctx.inlined()
     built = render.build_all(cfg)
     for spec in render.specs(cfg):

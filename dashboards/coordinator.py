@@ -1,5 +1,5 @@
 """P/D Coordinator: the two legs of a P/D request, the KV transfer between them, and the
-scheduler's P/D decisions. Data only; dashboards/common.py does the rest.
+scheduler's P/D decisions. Data only; dashboards/builder.py renders it.
 
 llm-d's own "P/D Coordinator Metrics" dashboard has no namespace/model filter, mixes roles and
 reads the failed-transfers counter without its `_total` suffix (always 0); this one is scoped by
@@ -9,7 +9,7 @@ the variables, reads every query from the catalog, and its KV panels never show 
 from typing import Any
 
 from dashboards import ids
-from dashboards.common import (
+from dashboards.spec import (
     Dashboard,
     Panel,
     Query,

@@ -1,11 +1,11 @@
 """Diagnostic Drill-Down: "is this deployment actually disaggregated?" answered at the top by the
 post-mortem's five signals and a verdict, then the per-pod, EPP and cache evidence behind them.
-Data only; dashboards/common.py does the rest."""
+Data only; dashboards/builder.py renders it."""
 
 from typing import Any
 
 from dashboards import ids
-from dashboards.common import (
+from dashboards.spec import (
     Dashboard,
     Panel,
     Query,

@@ -4,7 +4,8 @@ from types import ModuleType
 from typing import Any
 
 from dashboards import coordinator, drilldown, performance
-from dashboards.common import Built, Dashboard, build, panel_path, render_json
+from dashboards.builder import Built, build, panel_path, render_json
+from dashboards.spec import Dashboard
 
 Config = dict[str, Any]
 MODULES: tuple[ModuleType, ...] = (performance, coordinator, drilldown)

@@ -6,11 +6,14 @@ import json
 import re
 from dataclasses import replace
 
+import grafanalib.core as G
 import jsonschema
 import pytest
+from grafanalib._gen import DashboardEncoder
 
-from dashboards import common, coordinator, drilldown, ids, render
+from dashboards import builder, coordinator, drilldown, ids, render
 from dashboards.features import FEATURES
+from dashboards.spec import NEUTRAL, TITLE_PREFIX, Dashboard, Panel, Query, Row, Step
 from pdobs import artefacts, signals
 from pdobs.core import config
 from pdobs.signals import checklist as checklist_signals
@@ -39,7 +42,7 @@ def cfg() -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(cfg) -> dict[str, common.Built]:
+def built(cfg) -> dict[str, builder.Built]:
     return render.build_all(cfg)
 
 
@@ -95,10 +98,10 @@ def test_validates_against_the_project_schema(dashboards, uid):
 
 def test_project_schema_rejects_what_grafanalib_emits_unchanged(cfg):
     # The reason for the rewrite: grafanalib 0.7.1's own JSON is the Grafana 6/7 model.
-    spec = render.specs(cfg)[0]
-    raw = common.to_json(common.G.Dashboard(
-        title=common.TITLE_PREFIX + spec.title, uid=spec.uid,
-        panels=[common.G.TimeSeries(title="x", targets=[common.G.Target(expr="up")])]))
+    board = render.specs(cfg)[0]
+    raw = json.loads(json.dumps(G.Dashboard(
+        title=TITLE_PREFIX + board.title, uid=board.uid,
+        panels=[G.TimeSeries(title="x", targets=[G.Target(expr="up")])]).to_json_data(), cls=DashboardEncoder))
     assert raw["schemaVersion"] < 39 and raw["panels"][0]["maxDataPoints"] == 100
     validator = jsonschema.Draft202012Validator(load_schema(PROJECT_SCHEMA))
     messages = " ".join(e.message for e in validator.iter_errors(raw))
@@ -150,16 +153,16 @@ def test_panel_ids_and_titles_are_unique(dashboards, uid):
 
 def test_panel_ids_do_not_move_when_a_panel_is_added(cfg):
     spec = coordinator.dashboard(cfg)
-    before = common.stable_ids(common.panel_keys(spec), spec.uid)
-    extra = common.Panel("stat", "A new panel", "Healthy: new.", (common.Query("verdict"),))
-    rows = (common.Row(spec.rows[0].title, (extra, *spec.rows[0].panels)), *spec.rows[1:])
-    after = common.stable_ids(common.panel_keys(common.Dashboard(spec.uid, spec.title, "", rows)), spec.uid)
+    before = builder.stable_ids(spec.panel_keys(), spec.uid)
+    extra = Panel("stat", "A new panel", "Healthy: new.", (Query("verdict"),))
+    rows = (Row(spec.rows[0].title, (extra, *spec.rows[0].panels)), *spec.rows[1:])
+    after = builder.stable_ids(Dashboard(spec.uid, spec.title, "", rows).panel_keys(), spec.uid)
     assert all(after[k] == v for k, v in before.items())
 
 
 def test_duplicate_panel_keys_are_refused():
     with pytest.raises(AssertionError, match="duplicate panel keys"):
-        common.stable_ids(["a", "b", "a"], "x")
+        builder.stable_ids(["a", "b", "a"], "x")
 
 
 @pytest.mark.parametrize("uid", UIDS)
@@ -175,8 +178,8 @@ def test_grid_positions_never_overlap(dashboards, uid):
 
 
 def test_layout_wraps_panels_that_do_not_fit():
-    row = common.Row("r", tuple(common.Panel("stat", f"p{i}", "", (), width=10, height=3 + i) for i in range(3)))
-    pos = common.layout([row])
+    row = Row("r", tuple(Panel("stat", f"p{i}", "", (), width=10, height=3 + i) for i in range(3)))
+    pos = builder.layout([row])
     assert pos["p0"] == (0, 1, 10, 3) and pos["p1"] == (10, 1, 10, 4) and pos["p2"] == (0, 5, 10, 5)
 
 
@@ -299,7 +302,7 @@ def test_counter_agg_checker_catches_a_bare_counter():
 
 
 def test_every_query_is_a_catalog_signal(cfg, dashboards):
-    ctx = common.dashboard_context(cfg)
+    ctx = builder.dashboard_context(cfg)
     for spec in render.specs(cfg):
         rendered = {p["title"]: p for p in panels(dashboards[spec.uid])}
         for row in spec.rows:
@@ -352,7 +355,7 @@ def test_kv_status_panel_reads_absent_in_red_and_not_deployed_in_grey(dashboards
     assert set(mapping) == {str(c) for c in checklist_signals.NIXL_STATES}
     by_text = {text: color for text, color in mapping.values()}
     assert by_text["ABSENT"] == "red" and by_text["FLOWING"] == "green"
-    assert by_text["NOT DEPLOYED"] == common.NEUTRAL and by_text["IDLE"] == common.NEUTRAL
+    assert by_text["NOT DEPLOYED"] == NEUTRAL and by_text["IDLE"] == NEUTRAL
     assert panel["options"]["colorMode"] == "background"
     assert "recording rules" in panel["fieldConfig"]["defaults"]["noValue"]
 
@@ -375,7 +378,7 @@ def test_drilldown_top_row_is_the_checklist_and_the_verdict(cfg, dashboards):
     for panel in top[1:5]:
         mapping = _mapping(panel)
         assert mapping["0"] == ("PASS", "green") and mapping["1"] == ("FAIL", "red")
-        assert mapping["2"] == ("NOT DEPLOYED", common.NEUTRAL)
+        assert mapping["2"] == ("NOT DEPLOYED", NEUTRAL)
     assert set(_mapping(top[0])) == {str(c) for c in checklist_signals.NIXL_STATES}
     verdict = _mapping(top[5])
     assert {int(c): text for c, (text, _) in verdict.items()} == checklist_signals.VERDICTS
@@ -417,13 +420,13 @@ def test_panel_url_points_at_an_existing_panel(cfg, dashboards):
 
 def test_spec_errors_are_caught_at_build_time(cfg):
     spec = drilldown.dashboard(cfg)
-    bad = replace(spec, rows=(common.Row("r", (common.Panel("graph", "old", "Healthy.", (
-        common.Query("verdict"),)),)),))
+    bad = replace(spec, rows=(Row("r", (Panel("graph", "old", "Healthy.", (
+        Query("verdict"),)),)),))
     with pytest.raises(AssertionError, match="kind"):
-        common.build(cfg, bad, [])
+        builder.build(cfg, bad, [])
     with pytest.raises(AssertionError, match="first threshold"):
-        common.build(cfg, replace(spec, rows=(common.Row("r", (common.Panel(
-            "stat", "t", "Healthy.", (common.Query("verdict"),), thresholds=(common.Step(1, "red"),)),)),)), [])
+        builder.build(cfg, replace(spec, rows=(Row("r", (Panel(
+            "stat", "t", "Healthy.", (Query("verdict"),), thresholds=(Step(1, "red"),)),)),)), [])
 
 
 def test_every_alert_links_to_a_panel_that_exists(dashboards):

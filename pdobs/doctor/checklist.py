@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from dashboards import common as dashboards
+from dashboards import builder as dashboards
 from dashboards import drilldown, ids
 from dashboards import render as dashboards_render
+from dashboards.spec import SCOPE_VARS
 from pdobs.doctor.model import CANNOT_TELL, FAIL, NOT_APPLICABLE, PASS, Check, Deployment
 from pdobs.doctor.queries import Key, Reader, label_dict, project
 from pdobs.signals import checklist as checklist_signals
@@ -24,7 +25,7 @@ Config = dict[str, Any]
 DASHBOARD_UID = ids.DRILLDOWN
 VERDICT_PANEL = "verdict"  # panel keys in the drill-down: "verdict" and "check-<signal>"
 # Dashboard variable of each level key (issue 5's variables).
-DASHBOARD_VARS = dashboards.SCOPE_VARS  # label key -> dashboard variable name
+DASHBOARD_VARS = SCOPE_VARS  # label key -> dashboard variable name
 
 # Which runbook explains a failing signal, and which one a verdict points at.
 SIGNAL_ALERT = {
