@@ -21,10 +21,9 @@ from typing import Any
 
 from alerts import templates as T
 from dashboards import ids
-from pdobs import signals
+from pdobs import checks, signals
 from pdobs.core.config import ConfigError
 from pdobs.core.context import Ctx
-from pdobs.signals import checklist as checklist_signals
 
 Settings = Mapping[str, Any]  # the alert's entry in cfg["alerts"]
 ExprBuilder = Callable[[Ctx, Settings], str]
@@ -33,15 +32,6 @@ FieldBuilder = Callable[[Ctx, Settings], dict[str, str]]
 NS = ("namespace",)
 NS_MODEL = ("namespace", "model")
 NS_ROLE = ("namespace", "role")
-
-# Words for each of the five post-mortem signals, as the Collapsed alert lists them.
-CHECKLIST_TEXT = {
-    "nixl_transfers_absent": "no NIXL KV transfer",
-    "prefill_idle": "prefill workers idle",
-    "decode_does_all_work": "decode does all the work",
-    "ttft_roles_equal": "TTFT(prefill) = TTFT(decode)",
-    "epp_ready_lt_pods": "EPP ready pods < model-server pods",
-}
 
 # Dashboard uids (issue 5) the alerts link to.
 PERFORMANCE, COORDINATOR, DRILLDOWN = ids.PERFORMANCE, ids.COORDINATOR, ids.DRILLDOWN
@@ -101,7 +91,7 @@ def _kv_transfer_absent(ctx: Ctx, s: Settings) -> str:
     # Value: decode requests/s. The checklist signal is "absent or flat while P/D is active";
     # the missing-metrics case (prefill busy, no NIXL series at all) belongs to the warning.
     on = ctx.on(*NS_MODEL)
-    return (f"{_decode_rps(ctx)}\nand {on}\n{_failing(ctx, 'nixl_transfers_absent')}\n"
+    return (f"{_decode_rps(ctx)}\nand {on}\n{_failing(ctx, checks.KV_TRANSFER.name)}\n"
             f"unless {on}\n{_q(ctx, 'nixl_metrics_missing')}")
 
 
@@ -119,15 +109,15 @@ def _prefill_idle(ctx: Ctx, s: Settings) -> str:
     # Value: prefill completions per decode completion; 0 when prefill finishes nothing at all.
     on = ctx.on(*NS_MODEL)
     ratio = f"({_q(ctx, 'prefill_work_ratio')}\nor {on}\n{_q(ctx, 'pd_active')} * 0)"
-    return f"{ratio}\nand {on}\n{_failing(ctx, 'prefill_idle')}"
+    return f"{ratio}\nand {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}"
 
 
 def _collapsed(ctx: Ctx, s: Settings) -> str:
     # Value: how many of the five checklist signals fail.
     on = ctx.on(*NS_MODEL)
     return (f"{_per_model(ctx, _q(ctx, 'checklist'))}\n"
-            f"and {on}\n{_failing(ctx, 'nixl_transfers_absent')}\n"
-            f"and {on}\n{_failing(ctx, 'prefill_idle')}")
+            f"and {on}\n{_failing(ctx, checks.KV_TRANSFER.name)}\n"
+            f"and {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}")
 
 
 def _kv_transfer_failures(ctx: Ctx, s: Settings) -> str:
@@ -181,8 +171,10 @@ def _idle_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 
 
 def _collapsed_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
-    failing = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", CHECKLIST_TEXT)
-    return {"signals": failing, "total": str(len(checklist_signals.CHECKLIST))}
+    # Each failing check in the words of its record, in the checklist's order.
+    words = {c.name: c.text for c in checks.CHECKS}
+    failing = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", words)
+    return {"signals": failing, "total": str(len(checks.CHECKS))}
 
 
 def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:

@@ -21,8 +21,7 @@ from dashboards.spec import (
     quantiles,
     states,
 )
-from dashboards.status import NIXL_COLORS
-from pdobs.signals import checklist as checklist_signals
+from pdobs.checks import NixlState
 
 Config = dict[str, Any]
 UID = ids.COORDINATOR
@@ -86,7 +85,7 @@ def dashboard(cfg: Config) -> Dashboard:
               "connector), so transfers cannot be seen. NOT DEPLOYED: no prefill pods (aggregated "
               "serving). IDLE: no traffic. Healthy P/D: FLOWING.",
               (Query("nixl_status", {}, model),),
-              states=states(checklist_signals.NIXL_STATES, NIXL_COLORS), width=6, height=6, key="kv-status",
+              states=states(NixlState), width=6, height=6, key="kv-status",
               no_value="No verdict for this selection: no vLLM pods match, or the recording rules are "
                        "not loaded in this Prometheus", link=ids.DRILLDOWN),
         Panel("timeseries", "KV transfers/s",

@@ -5,9 +5,9 @@ these dataclasses and helpers; dashboards/builder.py turns them into Grafana JSO
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pdobs import signals
 
@@ -17,7 +17,6 @@ TITLE_PREFIX = "llm-d P/D / "
 # The variables a panel query may use, by label key of the catalog's scope. Fixed names, whatever
 # the labels are called: links into the dashboards (alerts, the doctor) set them.
 SCOPE_VARS = {"cluster": "cluster", "namespace": "namespace", "model": "model_name"}
-NEUTRAL = "#8e8e8e"  # grey: "does not apply", neither good nor bad
 KINDS = ("timeseries", "stat", "table", "bargauge")
 
 
@@ -112,10 +111,16 @@ def outside(low: float, high: float, color: str = "red", base: str = "green") ->
     return (Step(None, base), Step(low, color), Step(high, base))
 
 
-def states(texts: Mapping[int, str], colors: Mapping[int, str]) -> tuple[State, ...]:
-    if set(texts) != set(colors):
-        raise AssertionError(f"colours for codes {sorted(colors)} but texts for {sorted(texts)}")
-    return tuple(State(code, texts[code], colors[code]) for code in sorted(texts))
+class Coded(Protocol):
+    """A status code with its text and colour (the enums of pdobs/checks.py)."""
+    code: int
+    text: str
+    color: str
+
+
+def states(members: Iterable[Coded]) -> tuple[State, ...]:
+    """The value mappings of a status enum, by code."""
+    return tuple(State(m.code, m.text, m.color) for m in sorted(members, key=lambda m: m.code))
 
 
 def quantiles(cfg: Config, signal: str) -> list[str]:

@@ -10,10 +10,9 @@ import yaml
 
 from alerts import definitions, render
 from dashboards import render as dashboard_render
-from pdobs import signals
+from pdobs import checks, signals
 from pdobs.core import config, paths, promql
 from pdobs.servers import tools
-from pdobs.signals import checklist as checklist_signals
 from recording_rules import render as recording
 
 SEVERITIES = {"critical", "warning", "info"}
@@ -144,8 +143,11 @@ def _flat(panels: list[dict]) -> list[dict]:
     return out
 
 
-def test_checklist_words_cover_the_five_signals():
-    assert set(definitions.CHECKLIST_TEXT) == set(checklist_signals.CHECKLIST)
+def test_every_check_names_an_alert_that_exists():
+    for check in checks.CHECKS:
+        assert check.alert in definitions.BY_NAME, check.name
+    for verdict in checks.Verdict:
+        assert verdict.alert is None or verdict.alert in definitions.BY_NAME, verdict
 
 
 @pytest.mark.parametrize("line", sorted(tools.PROMTOOLS))

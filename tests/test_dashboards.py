@@ -13,10 +13,10 @@ from grafanalib._gen import DashboardEncoder
 
 from dashboards import builder, coordinator, drilldown, ids, render
 from dashboards.features import FEATURES
-from dashboards.spec import NEUTRAL, TITLE_PREFIX, Dashboard, Panel, Query, Row, Step
-from pdobs import artefacts, signals
+from dashboards.spec import TITLE_PREFIX, Dashboard, Panel, Query, Row, Step
+from pdobs import artefacts, checks, signals
+from pdobs.checks import NEUTRAL
 from pdobs.core import config
-from pdobs.signals import checklist as checklist_signals
 from tests.dashboard_helpers import (
     BUILTIN_VARS,
     PROJECT_SCHEMA,
@@ -352,7 +352,7 @@ def _mapping(panel: dict) -> dict[str, tuple[str, str]]:
 def test_kv_status_panel_reads_absent_in_red_and_not_deployed_in_grey(dashboards):
     panel = next(p for p in panels(dashboards[ids.COORDINATOR]) if p["title"] == "KV transfer status")
     mapping = _mapping(panel)
-    assert set(mapping) == {str(c) for c in checklist_signals.NIXL_STATES}
+    assert set(mapping) == {str(s.code) for s in checks.NixlState}
     by_text = {text: color for text, color in mapping.values()}
     assert by_text["ABSENT"] == "red" and by_text["FLOWING"] == "green"
     assert by_text["NOT DEPLOYED"] == NEUTRAL and by_text["IDLE"] == NEUTRAL
@@ -374,14 +374,14 @@ def test_drilldown_top_row_is_the_checklist_and_the_verdict(cfg, dashboards):
     top = [p for p in panels(data) if p["gridPos"]["y"] == 1]
     assert len(top) == 6 and all(p["type"] == "stat" for p in top)
     found = [re.search(r'signal="(\w+)"', p["targets"][0]["expr"]) for p in top[1:5]]
-    assert [m.group(1) for m in found] == list(checklist_signals.CHECKLIST[1:])
+    assert [m.group(1) for m in found] == [c.name for c in checks.CHECKS[1:]]
     for panel in top[1:5]:
         mapping = _mapping(panel)
         assert mapping["0"] == ("PASS", "green") and mapping["1"] == ("FAIL", "red")
         assert mapping["2"] == ("NOT DEPLOYED", NEUTRAL)
-    assert set(_mapping(top[0])) == {str(c) for c in checklist_signals.NIXL_STATES}
+    assert set(_mapping(top[0])) == {str(s.code) for s in checks.NixlState}
     verdict = _mapping(top[5])
-    assert {int(c): text for c, (text, _) in verdict.items()} == checklist_signals.VERDICTS
+    assert {int(c): text for c, (text, _) in verdict.items()} == {v.code: v.text for v in checks.Verdict}
     assert verdict["1"][1] == "red" and verdict["0"][1] == "green"
 
 

@@ -18,11 +18,11 @@ import requests
 
 from dashboards import builder, ids, render
 from dashboards.features import FEATURES
-from dashboards.spec import NEUTRAL, Panel, Query
-from pdobs import signals
+from dashboards.spec import Panel, Query
+from pdobs import checks, signals
+from pdobs.checks import NEUTRAL
 from pdobs.core import config
 from pdobs.servers.prometheus import PrometheusServer
-from pdobs.signals import checklist as checklist_signals
 from recording_rules import render as recording_rules
 from simulator import scenarios
 from tests.dashboard_helpers import (
@@ -268,7 +268,7 @@ def test_healthy_status_panels_are_green(loaded, dashboards, namespace):
     else:  # healthy P/D on a vLLM without NIXL metrics: say so, never red
         assert verdict == [("CANNOT TELL", "orange")]
         assert kv == [("NO METRICS", "orange")]
-    for signal in checklist_signals.CHECKLIST[1:]:
+    for signal in [c.name for c in checks.CHECKS[1:]]:
         title = next(p["title"] for p in panels(dashboards[ids.DRILLDOWN])
                      if f'signal="{signal}"' in p["targets"][0]["expr"])
         assert shown(loaded, dashboards, ids.DRILLDOWN, title, namespace) == [("PASS", "green")], title
@@ -281,7 +281,7 @@ def test_collapsed_reads_absent_failing_and_collapsed(loaded, dashboards, namesp
     assert shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace) == [("ABSENT", "red")]
     drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[0]["title"], namespace) == [("ABSENT", "red")]
-    for signal, panel in zip(checklist_signals.CHECKLIST[1:], drill[1:5], strict=True):
+    for signal, panel in zip([c.name for c in checks.CHECKS[1:]], drill[1:5], strict=True):
         expected = ("FAIL", "red") if truth[signal] else ("PASS", "green")
         assert shown(loaded, dashboards, ids.DRILLDOWN, panel["title"], namespace) == [expected], panel["title"]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[5]["title"], namespace) == [
@@ -292,7 +292,7 @@ def test_collapsed_is_the_post_mortem_all_five_signals(loaded):
     # The collapse scenarios hold every one of the five signals, so the previous test saw five FAILs.
     for namespace in COLLAPSED:
         truth = loaded.built[namespace].truth
-        assert all(truth[s] for s in checklist_signals.CHECKLIST[1:]), namespace
+        assert all(truth[s] for s in [c.name for c in checks.CHECKS[1:]]), namespace
 
 
 @pytest.mark.parametrize("namespace", COLLAPSED)

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from pdobs import cli
+from pdobs import checks, cli
 from pdobs.core import config
 from pdobs.demo import TRUTH_VERDICT
-from pdobs.signals import checklist as checklist_signals
 from pdobs.signals import doctor as doctor_signals
 from recording_rules import render as recording_rules
 from simulator import scenarios
@@ -37,7 +36,7 @@ def expected_status(truth: dict, signal: str) -> str:
 
 def expected_exit(truth: dict) -> int:
     verdict = truth["expected_verdict"]
-    failing = {s for s in checklist_signals.CHECKLIST if expected_status(truth, s) == "FAIL"}
+    failing = {c.name for c in checks.CHECKS if expected_status(truth, c.name) == "FAIL"}
     if verdict == "CANNOT_TELL":
         failing.discard("nixl_transfers_absent")  # no NIXL metrics to show it: undecided, not failing
     if verdict == "COLLAPSED" or failing:
@@ -129,8 +128,8 @@ def test_verdict_and_every_signal_match_the_scenario_truth(served, report, name)
     dep = _deployment(report[1], ns)
     assert dep["verdict"] == TRUTH_VERDICT[truth["expected_verdict"]], dep["reason"]
     statuses = {c["signal"]: c["status"] for c in dep["checks"]}
-    assert list(statuses) == list(checklist_signals.CHECKLIST)
-    assert statuses == {s: expected_status(truth, s) for s in checklist_signals.CHECKLIST}, dep["checks"]
+    assert list(statuses) == [c.name for c in checks.CHECKS]
+    assert statuses == {c.name: expected_status(truth, c.name) for c in checks.CHECKS}, dep["checks"]
     assert dep["exit_code"] == expected_exit(truth)
     # The measured numbers are the quantities the truth describes.
     assert dep["prefill_pods"] + dep["decode_pods"] == truth["vllm_pods_up"]

@@ -21,10 +21,9 @@ import pytest
 
 import tests.scale_out_data as D
 from dashboards import render
-from pdobs import signals
+from pdobs import checks, signals
 from pdobs.core import paths
 from pdobs.servers.prometheus import PrometheusServer
-from pdobs.signals import checklist as checklist_signals
 from tests.dashboard_helpers import grafana_rate_interval, interpolate, regex_value, targets
 
 RECORDED = "[a-z_]+:[a-z0-9_]+:[a-z0-9_]+"
@@ -135,7 +134,7 @@ def test_every_panel_of_cluster_b_shows_what_a_lone_healthy_twin_shows(engines):
 def test_each_clusters_status_reads_its_own_state(engines):
     verdict = signals.query(signals.context(engines.cfg, scope={"cluster": ("=~", "$cluster"),
                                                                  "namespace": ("=~", "$namespace")}), "verdict")
-    codes = {name: code for code, name in checklist_signals.VERDICTS.items()}
+    codes = {v.text: v.code for v in checks.Verdict}
     for where, expected in ((D.COLLAPSED, "COLLAPSED TO AGGREGATED"), (D.HEALTHY, "DISAGGREGATED")):
         values = {v for s in series(run(engines, "prometheus", verdict, where)).values() for v in s.values()}
         assert values == {codes[expected]}, (where, values)

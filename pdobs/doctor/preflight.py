@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pdobs import signals
+from pdobs.checks import NIXL_MIN_VLLM
 from pdobs.core import promql
 from pdobs.doctor.client import Prometheus
 from pdobs.doctor.model import INFO, OK, WARN, Finding
@@ -90,7 +91,7 @@ def families(r: Reader) -> tuple[list[Finding], dict[Key, str], dict[Key, set[st
             versions[key] = version
         nixl = any(n.startswith(doctor_signals.NIXL_SERIES_PREFIX) for n in names)
         text = f"{len(names)} metric names; version {version or 'not narrowed down'}"
-        text += "" if nixl else f"; no NIXL metrics (vLLM < {doctor_signals.NIXL_MIN_VLLM} or no NIXL connector)"
+        text += "" if nixl else f"; no NIXL metrics (vLLM < {NIXL_MIN_VLLM} or no NIXL connector)"
         findings.append(Finding("vllm", OK, text, _ns(key),
                                 {"names": len(names), "version": version, "evidence": evidence, "nixl": nixl,
                                  "at_least": _show(lower[0]) if lower else None,

@@ -10,7 +10,7 @@ this package assembles them into one engine per config and is what consumers imp
     epp.py          the EPP (inference scheduler): pools, client requests, P/D decisions
     histograms.py   every histogram family: bucket/sum/count rates, quantiles, means
     pd.py           derived P/D signals: work split between the roles, when P/D applies
-    checklist.py    the post-mortem's checklist signals, the verdict, status codes
+    checklist.py    the checklist signals (one per record of pdobs/checks.py), the verdict
     per_pod.py      per-pod signals for the dashboards
     doctor.py       the doctor's fragments, metric families, version markers, renames
     alerting.py     what the alerts read besides the checklist
@@ -24,6 +24,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from pdobs import checks
 from pdobs.core.context import Ctx
 from pdobs.core.engine import Engine, Signal
 from pdobs.signals import alerting, checklist, doctor, epp, histograms, kv_transfer, pd, per_pod, vllm
@@ -39,14 +40,16 @@ __all__ = ["ALERT_NAME_PREFIX", "DOMAINS", "ROLE_VARIANTS", "Signal", "context",
 
 
 @cache
-def _engine(quantiles: tuple[float, ...], window: str, domains: tuple[ModuleType, ...]) -> Engine:
+def _engine(quantiles: tuple[float, ...], window: str, domains: tuple[ModuleType, ...],
+            records: tuple[checks.Check, ...]) -> Engine:
     return Engine(s for domain in domains for s in domain.signals(quantiles, window))
 
 
 def engine(cfg: Config) -> Engine:
     """The engine for a config: signal record names and variants depend on the rate window and
-    the quantiles, so there is one per pair (and per set of definitions in force)."""
-    return _engine(tuple(cfg["signals"]["quantiles"]), cfg["prometheus"]["rate_window"], DOMAINS)
+    the quantiles, so there is one per pair, and per set of definitions in force (the checklist's
+    variants are the check records)."""
+    return _engine(tuple(cfg["signals"]["quantiles"]), cfg["prometheus"]["rate_window"], DOMAINS, checks.CHECKS)
 
 
 def signals(cfg: Config) -> Mapping[str, Signal]:

@@ -42,8 +42,6 @@ VLLM_VERSION_MARKERS = (
     VersionMarker("vllm:gpu_cache_usage_perc", True, "<", "0.12.0",
                   "still exports gpu_cache_usage_perc (hidden in 0.11, removed in 0.12)"),
 )
-# NIXL transfer metrics exist from this vLLM version on (the CANNOT TELL explanation).
-NIXL_MIN_VLLM = "0.11.1"
 NIXL_SERIES_PREFIX = "vllm:nixl_"
 # GAIE v1.2 and older read this vLLM gauge for the pool KV utilisation unless told otherwise.
 EPP_KV_OLD_METRIC = "vllm:gpu_cache_usage_perc"
