@@ -33,14 +33,14 @@ NS = ("namespace",)
 NS_MODEL = ("namespace", "model")
 NS_ROLE = ("namespace", "role")
 
-# Dashboard uids (issue 5) the alerts link to.
+# Dashboard uids the alerts link to.
 PERFORMANCE, COORDINATOR, DRILLDOWN = ids.PERFORMANCE, ids.COORDINATOR, ids.DRILLDOWN
 
 
 @dataclass(frozen=True)
 class Link:
     dashboard: str  # uid
-    panel: str  # title of the panel that confirms the alert (a test checks it exists)
+    panel: str  # stable key of the panel that confirms the alert (the build fails if there is none)
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS_MODEL,
         expr=_kv_transfer_absent,
-        link=Link(COORDINATOR, "KV transfer status"),
+        link=Link(COORDINATOR, "kv-status"),
         confirm=(
             Confirm("NIXL transfer series present (empty result: no series at all)", "nixl_series", {}),
             Confirm("NIXL transfers completed per second (0 or empty: nothing moves)", "nixl_transfers", {}),
@@ -240,7 +240,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_transfer_metrics_missing,
-        link=Link(COORDINATOR, "KV transfer status"),
+        link=Link(COORDINATOR, "kv-status"),
         confirm=(
             Confirm("NIXL transfer series present (empty result confirms the alert)", "nixl_series", {}),
             Confirm("Prefill completions per decode completion (about 1 when prefill works)",
@@ -258,7 +258,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS,
         expr=_epp_ready_pods_mismatch,
-        link=Link(DRILLDOWN, "EPP ready pods vs model-server pods up"),
+        link=Link(DRILLDOWN, "epp-ready"),
         confirm=(
             Confirm("Pods the EPP considers ready, summed over the namespace's pools", "epp_ready_pods_ns", {}),
             Confirm("Model-server pods exporting vLLM metrics", "vllm_pods_ns", {}),
@@ -277,7 +277,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_prefill_idle,
-        link=Link(DRILLDOWN, "Prefill worker utilisation"),
+        link=Link(DRILLDOWN, checks.PREFILL_IDLE.panel_key),
         confirm=(
             Confirm("Prefill completions per decode completion", "prefill_work_ratio", {}),
             Confirm("Requests finished per second on prefill", "requests", {"role": "prefill"}),
@@ -296,7 +296,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS_MODEL,
         expr=_collapsed,
-        link=Link(DRILLDOWN, "Verdict"),
+        link=Link(DRILLDOWN, ids.VERDICT_PANEL),
         confirm=(
             Confirm("The five checklist signals (1 failing, 0 passing)", "checklist", {}),
             Confirm("Verdict code (1 = collapsed to aggregated)", "verdict", {}),
@@ -313,7 +313,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_transfer_failures,
-        link=Link(COORDINATOR, "Failed transfers and notifications"),
+        link=Link(COORDINATOR, "kv-failures"),
         confirm=(
             Confirm("Failed transfers and notifications per completed transfer", "nixl_failure_ratio", {}),
             Confirm("Failed NIXL transfers per second", "nixl_failed_transfers", {}),
@@ -333,7 +333,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizeDuration",
         keys=NS_MODEL,
         expr=_kv_transfer_slow,
-        link=Link(COORDINATOR, "KV transfer time"),
+        link=Link(COORDINATOR, "kv-time"),
         confirm=(
             Confirm("Mean NIXL transfer time", "nixl_xfer_time_mean", {}),
             Confirm("NIXL transfer time quantiles", "nixl_xfer_time_quantile", {}),
@@ -351,7 +351,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_expired,
-        link=Link(COORDINATOR, "Failed transfers and notifications"),
+        link=Link(COORDINATOR, "kv-failures"),
         confirm=(
             Confirm("Requests whose KV blocks expired on prefill, per second", "nixl_expired", {}),
             Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
@@ -370,7 +370,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS_ROLE,
         expr=_targets_down,
-        link=Link(DRILLDOWN, "Model-server targets down"),
+        link=Link(DRILLDOWN, "targets-down"),
         confirm=(
             Confirm("Model-server targets down, per role", "model_server_targets_down", {}),
             Confirm("Model-server pods exporting vLLM metrics, per role", "vllm_pods", {}),

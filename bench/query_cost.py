@@ -29,6 +29,7 @@ from dashboards import builder, render
 from harness.grafana_query import interpolate, regex_value
 from harness.grafana_query import request as grafana_request
 from pdobs import signals
+from pdobs.build import make
 from pdobs.core import promql
 from recording_rules import render as rules_render
 from simulator import scenarios
@@ -118,7 +119,7 @@ def panel_queries(cfg: dict[str, Any], uids: Sequence[str] | None = None) -> Ite
         by_id = {p["id"]: p for p in built[spec.uid].json["panels"]}
         for row in spec.rows:
             for panel in row.panels:
-                data = by_id[built[spec.uid].ids[panel.ident]]
+                data = by_id[built[spec.uid].panels[panel.ident].id]
                 for q, target in zip(panel.queries, data["targets"], strict=True):
                     recorded = signals.query(ctx, q.signal, **q.variant)
                     if recorded != target["expr"]:
@@ -202,7 +203,7 @@ def serve(cfg: dict[str, Any], pods: Sequence[int], hours: float, work: Path,
     combined = scenarios.combine(*fleets, name="fleets")
     work.mkdir(parents=True, exist_ok=True)
     rules = work / "recording-rules.yaml"
-    rules.write_text(rules_render.render(cfg)["prometheus/recording-rules.yaml"])
+    rules.write_text(make.build(cfg)[rules_render.RULE_FILE])
     prom = cfg["prometheus"]
     return backfill.serve(combined, work, [rules], interval_s=promql.duration_seconds(prom["scrape_interval"]),
                           evaluation_interval_s=promql.duration_seconds(prom["evaluation_interval"]),

@@ -12,7 +12,6 @@ ones the project's schema (dashboards/schema/dashboard.schema.json) allows.
 import json
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grafanalib.core as G
@@ -20,6 +19,7 @@ import grafanalib.core as G
 from dashboards.features import FEATURES
 from dashboards.spec import KINDS, SCOPE_VARS, TITLE_PREFIX, Dashboard, Panel, Row, Step
 from pdobs import signals
+from pdobs.build.model import DashboardModel, PanelRef
 from pdobs.core.context import Ctx
 
 Config = dict[str, Any]
@@ -151,10 +151,6 @@ def dashboard_link(uid: str, title: str, tooltip: str, *, panel: bool = False) -
                            keepTime=True, includeVars=True).to_json_data()
 
 
-def panel_path(uid: str, panel_id: int) -> str:
-    return f"/d/{uid}?viewPanel={panel_id}"
-
-
 # --- panels ----------------------------------------------------------------------------------------
 
 
@@ -271,14 +267,18 @@ def row_json(row: Row, pid: int, pos: tuple[int, int, int, int]) -> JSON:
 # --- the dashboard -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Built:
-    """A rendered dashboard and the panel ids by key (for links into panels)."""
-    json: JSON
-    ids: dict[str, int]
+def canonical(data: Any) -> Any:
+    """`data` with every mapping's keys in sorted order: the order the written files have, so each
+    form made from the model (provisioning, import, ConfigMaps) lists keys the same way."""
+    if isinstance(data, dict):
+        return {k: canonical(data[k]) for k in sorted(data)}
+    if isinstance(data, list):
+        return [canonical(v) for v in data]
+    return data
 
 
-def build(cfg: Config, spec: Dashboard, others: Iterable[Dashboard]) -> Built:
+def build(cfg: Config, spec: Dashboard, others: Iterable[Dashboard]) -> DashboardModel:
+    """The dashboard's JSON and the index of its panels by stable key (id and title)."""
     ctx = dashboard_context(cfg)
     ids = stable_ids(spec.panel_keys(), spec.uid)
     pos = layout(spec.rows)
@@ -310,7 +310,10 @@ def build(cfg: Config, spec: Dashboard, others: Iterable[Dashboard]) -> Built:
                   for uid, title in titles.items() if uid != spec.uid],
         "panels": panels,
     }
-    return Built(out, ids)
+    titles_by_key = {row.ident: row.title for row in spec.rows}
+    titles_by_key.update({p.ident: p.title for row in spec.rows for p in row.panels})
+    index = {key: PanelRef(key, ids[key], titles_by_key[key]) for key in spec.panel_keys()}
+    return DashboardModel(spec.uid, out["title"], canonical(out), index)
 
 
 def render_json(data: JSON) -> str:

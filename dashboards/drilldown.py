@@ -26,7 +26,6 @@ Config = dict[str, Any]
 UID = ids.DRILLDOWN
 TITLE = "Diagnostic Drill-Down"
 
-VERDICT_PANEL = "verdict"  # key of the verdict panel; each check's panel key is `Check.panel_key`
 NOT_EVALUATED = ("No result for this selection: no vLLM pods match, or the recording rules are not "
                  "loaded in this Prometheus")
 
@@ -77,7 +76,7 @@ def dashboard(cfg: Config) -> Dashboard:
         "requests to tell. CANNOT TELL: prefill works but no NIXL metrics (vLLM older than 0.11.1 or "
         "another connector). Healthy P/D: DISAGGREGATED.",
         (Query("verdict", {}, model),), states=states(Verdict),
-        no_value=NOT_EVALUATED, width=4, height=5, key=VERDICT_PANEL, link=ids.COORDINATOR))
+        no_value=NOT_EVALUATED, width=4, height=5, key=ids.VERDICT_PANEL, link=ids.COORDINATOR))
     checklist = Row("Is this deployment actually disaggregated?", tuple(top))
 
     tol = s["ttft_equal_tolerance"]

@@ -6,8 +6,9 @@ import traceback
 from pathlib import Path
 
 from alerts import runbooks
-from delivery.inputs import RenderError
-from pdobs import artefacts, config_docs, demo, doctor, output, push
+from delivery import RenderError
+from pdobs import config_docs, demo, doctor, output, push
+from pdobs.build import make
 from pdobs.core import config, paths
 
 
@@ -17,7 +18,7 @@ class UsageError(Exception):
 
 def _render(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    files = artefacts.render_all(cfg)
+    files = make.build(cfg)
     output.write_tree(args.out, files)
     print(f"wrote {len(files)} files to {args.out}")
     return 0

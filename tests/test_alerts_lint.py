@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from alerts import definitions, render
-from dashboards import render as dashboard_render
 from pdobs import checks, signals
+from pdobs.build import make
 from pdobs.core import config, paths, promql
 from pdobs.servers import tools
 from recording_rules import render as recording
@@ -24,7 +24,7 @@ ABSENCE = re.compile(r"\babsent(?:_over_time)?\s*\(|\bunless\b")
 
 
 def _rules(cfg: dict) -> list[dict]:
-    doc = yaml.safe_load(render.render(cfg)[render.RULE_FILE])
+    doc = yaml.safe_load(make.build(cfg)[render.RULE_FILE])
     return [r for g in doc["groups"] for r in g["rules"]]
 
 
@@ -97,7 +97,7 @@ def test_for_is_at_least_two_scrapes_where_absence_can_fire_it(cfg):
 
 def test_alerts_read_only_recorded_namespace_level_series(cfg):
     """Alerts read the recording rules (no raw metric, no per-pod series in an alert path)."""
-    recorded = {r["record"] for g in recording.rule_groups(cfg) for r in g["rules"]}
+    recorded = {r.record for g in recording.rule_groups(cfg) for r in g.rules}
     level_of = {s.record: s.level for s in signals.signals(cfg).values() if s.record}
     for rule in _rules(cfg):
         used = set(RECORDED.findall(rule["expr"]))
@@ -124,16 +124,16 @@ def test_dashboard_link_only_when_grafana_is_configured(cfg):
 
 def test_dashboard_links_use_the_dashboards_variables_and_panels():
     cfg = config.load(overrides={"grafana": {"url": "https://g.example"}, "multi_cluster": True})
-    boards = dashboard_render.build_all(cfg)
+    model = make.model(cfg)
     for rule in _rules(cfg):
         alert = definitions.BY_NAME[rule["alert"]]
-        board = boards[alert.link.dashboard].json
+        board = model.dashboards[alert.link.dashboard].json
         names = {v["name"] for v in board["templating"]["list"]}
         link = rule["annotations"]["dashboard_url"]
         assert set(re.findall(r"[?&]var-([a-z_]+)=", link)) <= names, rule["alert"]
         panel_id = int(re.search(r"viewPanel=(\d+)", link).group(1))
         titles = {p["id"]: p["title"] for p in _flat(board["panels"])}
-        assert titles.get(panel_id) == alert.link.panel, rule["alert"]
+        assert titles.get(panel_id) == model.dashboards[alert.link.dashboard].panel(alert.link.panel).title
 
 
 def _flat(panels: list[dict]) -> list[dict]:
@@ -152,7 +152,8 @@ def test_every_check_names_an_alert_that_exists():
 
 @pytest.mark.parametrize("line", sorted(tools.PROMTOOLS))
 def test_promtool_check_rules_passes(line: str, tmp_path: Path):
-    files = {**recording.render(config.load()), **render.render(config.load())}
+    every = make.build(config.load())
+    files = {rel: every[rel] for rel in (recording.RULE_FILE, render.RULE_FILE)}
     written = []
     for rel, text in files.items():
         path = tmp_path / Path(rel).name
@@ -199,7 +200,7 @@ def test_severity_thresholds_and_switches_come_from_the_config():
     assert "(bound 250ms)" in rules["PDKVTransferSlow"]["annotations"]["description"]
     assert rules["PDKVTransferExpiredRequests"]["expr"].endswith("> 0.07")
     assert rules["PDKVTransferAbsent"]["annotations"]["runbook_url"] == "https://wiki/pdkvtransferabsent"
-    doc = yaml.safe_load(render.render(cfg)[render.RULE_FILE])
+    doc = yaml.safe_load(make.build(cfg)[render.RULE_FILE])
     assert doc["groups"][0]["interval"] == "15s"
 
 
@@ -212,7 +213,7 @@ def test_shared_signal_thresholds_reach_the_alerts():
 
 def test_all_alerts_disabled_renders_an_empty_file():
     cfg = config.load(overrides={"alerts": {a.name: {"enabled": False} for a in definitions.ALERTS}})
-    assert yaml.safe_load(render.render(cfg)[render.RULE_FILE]) == {"groups": []}
+    assert yaml.safe_load(make.build(cfg)[render.RULE_FILE]) == {"groups": []}
 
 
 def test_slow_alert_without_a_recorded_p95_is_a_config_error(tmp_path: Path):

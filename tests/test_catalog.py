@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from pdobs import signals
+from pdobs.build import make
 from pdobs.core import config, paths
 from pdobs.servers import tools
 from recording_rules import render
@@ -22,7 +23,7 @@ CONSUMERS = ("alerts", "dashboards", "recording_rules", "pdobs", "scaleout")
 
 
 def _groups(cfg: dict) -> list[dict]:
-    return render.rule_groups(cfg)
+    return [g.as_dict() for g in render.rule_groups(cfg)]
 
 
 def test_record_names_follow_level_metric_operations():
@@ -95,7 +96,7 @@ def test_inlined_queries_read_no_recorded_series():
 @pytest.mark.parametrize("line", sorted(tools.PROMTOOLS))
 def test_promtool_accepts_the_recording_rules(line: str, tmp_path: Path):
     rules = tmp_path / "rules.yaml"
-    rules.write_text(render.render(config.load())["prometheus/recording-rules.yaml"])
+    rules.write_text(make.build(config.load())[render.RULE_FILE])
     proc = subprocess.run([str(tools.tool_path(tools.PROMTOOLS[line])), "check", "rules", str(rules)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -4,6 +4,7 @@ test_dashboards_prometheus.py."""
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 
 import grafanalib.core as G
@@ -14,7 +15,9 @@ from grafanalib._gen import DashboardEncoder
 from dashboards import builder, coordinator, drilldown, ids, render
 from dashboards.features import FEATURES
 from dashboards.spec import TITLE_PREFIX, Dashboard, Panel, Query, Row, Step
-from pdobs import artefacts, checks, signals
+from pdobs import checks, signals
+from pdobs.build import make
+from pdobs.build.model import DashboardModel
 from pdobs.checks import NEUTRAL
 from pdobs.core import config
 from tests.dashboard_helpers import (
@@ -42,7 +45,7 @@ def cfg() -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(cfg) -> dict[str, builder.Built]:
+def built(cfg) -> Mapping[str, DashboardModel]:
     return render.build_all(cfg)
 
 
@@ -60,10 +63,10 @@ def multi_dashboards() -> dict[str, dict]:
 
 
 def test_build_writes_the_three_dashboards_deterministically(cfg):
-    files = artefacts.render_all(cfg)
+    files = make.build(cfg)
     paths = sorted(p for p in files if p.startswith("dashboards/"))
     assert paths == sorted(f"dashboards/{uid}.json" for uid in UIDS)
-    again = artefacts.render_all(cfg)
+    again = make.build(cfg)
     for path in paths:
         text = files[path]
         assert text == again[path]
@@ -407,15 +410,18 @@ def test_dashboards_link_each_other_keeping_time_and_variables(dashboards):
                 assert target in UIDS and query == "${__url_time_range}&${__all_variables}"
 
 
-def test_panel_url_points_at_an_existing_panel(cfg, dashboards):
-    url = render.panel_url(cfg, ids.COORDINATOR, "kv-status")
-    pid = int(url.rsplit("=", 1)[1])
-    panel = next(p for p in panels(dashboards[ids.COORDINATOR]) if p["id"] == pid)
-    assert panel["title"] == "KV transfer status"
+def test_panel_index_points_at_existing_panels(built, dashboards):
+    for uid, board in built.items():
+        by_id = {p["id"]: p for p in dashboards[uid]["panels"]}
+        assert sorted(ref.id for ref in board.panels.values()) == sorted(by_id)
+        for key, ref in board.panels.items():
+            assert ref.key == key and by_id[ref.id]["title"] == ref.title, (uid, key)
+    path = built[ids.COORDINATOR].path("kv-status")
+    pid = int(path.rsplit("=", 1)[1])
+    assert path == f"/d/{ids.COORDINATOR}?viewPanel={pid}"
+    assert next(p for p in panels(dashboards[ids.COORDINATOR]) if p["id"] == pid)["title"] == "KV transfer status"
     with pytest.raises(KeyError, match="no panel"):
-        render.panel_url(cfg, ids.COORDINATOR, "nope")
-    absolute = config.load(overrides={"grafana": {"url": "https://grafana.example.com/"}})
-    assert render.panel_url(absolute, ids.DRILLDOWN, "verdict").startswith("https://grafana.example.com/d/")
+        built[ids.COORDINATOR].path("nope")
 
 
 def test_spec_errors_are_caught_at_build_time(cfg):
@@ -429,10 +435,9 @@ def test_spec_errors_are_caught_at_build_time(cfg):
             "stat", "t", "Healthy.", (Query("verdict"),), thresholds=(Step(1, "red"),)),)),)), [])
 
 
-def test_every_alert_links_to_a_panel_that_exists(dashboards):
-    # Runbooks and alert annotations send people to a panel by dashboard uid and panel title.
+def test_every_alert_links_to_a_panel_that_exists(built):
+    # Runbooks and alert annotations send people to a panel by dashboard uid and panel key.
     from alerts.definitions import ALERTS
 
     for alert in ALERTS:
-        titles = {p["title"] for p in panels(dashboards[alert.link.dashboard])}
-        assert alert.link.panel in titles, f"{alert.name} links to missing panel {alert.link.panel!r}"
+        assert alert.link.panel in built[alert.link.dashboard].panels, f"{alert.name}: no panel {alert.link.panel!r}"

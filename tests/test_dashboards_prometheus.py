@@ -20,6 +20,7 @@ from dashboards import builder, ids, render
 from dashboards.features import FEATURES
 from dashboards.spec import Panel, Query
 from pdobs import checks, signals
+from pdobs.build import make
 from pdobs.checks import NEUTRAL
 from pdobs.core import config
 from pdobs.servers.prometheus import PrometheusServer
@@ -114,7 +115,7 @@ def dashboards(cfg) -> dict[str, dict]:
 
 def _rules(cfg: dict, folder: Path) -> Path:
     path = folder / "recording-rules.yaml"
-    path.write_text(recording_rules.render(cfg)["prometheus/recording-rules.yaml"])
+    path.write_text(make.build(cfg)[recording_rules.RULE_FILE])
     return path
 
 

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from pdobs import checks, cli
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.demo import TRUTH_VERDICT
 from pdobs.signals import doctor as doctor_signals
-from recording_rules import render as recording_rules
 from simulator import scenarios
 
 ALERTS_FILE = "prometheus/alerts.yaml"
@@ -65,10 +65,7 @@ def rule_files(tmp_path_factory):
     """Our rules as `make build` writes them, so the rules check sees them loaded."""
     cfg = config.load()
     out = tmp_path_factory.mktemp("doctor-rules")
-    files = recording_rules.render(cfg)
-    from alerts import render as alert_rules
-
-    files.update(alert_rules.render(cfg))
+    files = make.build(cfg)
     paths = []
     for rel in ("prometheus/recording-rules.yaml", ALERTS_FILE):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -167,9 +164,7 @@ def test_exit_code_and_text_for_one_namespace(capsys, served, name, verdict):
 
 def _drilldown_panel_ids() -> dict[str, int]:
     """Panel title -> id in the drill-down exactly as `make build` renders it."""
-    from dashboards import render as dashboards_render
-
-    rendered = json.loads(dashboards_render.render(config.load())["dashboards/pd-diagnostic-drilldown.json"])
+    rendered = json.loads(make.build(config.load())["dashboards/pd-diagnostic-drilldown.json"])
     return {p["title"]: p["id"] for p in rendered["panels"]}
 
 

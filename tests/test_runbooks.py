@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from alerts import definitions, render, runbooks
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.servers import tools
 
@@ -17,7 +18,7 @@ PROMQL_BLOCK = re.compile(r"```promql\n(.*?)\n```", re.S)
 
 
 def _rules_by_name() -> dict[str, dict]:
-    doc = yaml.safe_load(render.render(config.load())[render.RULE_FILE])
+    doc = yaml.safe_load(make.build(config.load())[render.RULE_FILE])
     return {r["alert"]: r for g in doc["groups"] for r in g["rules"]}
 
 
@@ -44,12 +45,14 @@ def test_runbooks_are_in_step_with_the_catalog():
 
 def test_generated_section_holds_the_alert_expression_and_its_panel():
     cfg = config.load()
+    model = make.model(cfg)
     for alert in definitions.ALERTS:
         text = runbooks.path(alert.name).read_text()
         blocks = PROMQL_BLOCK.findall(text)
         assert len(blocks) == 1 + len(alert.confirm), alert.name
         assert 'namespace="<namespace>"' in blocks[0], alert.name
-        assert alert.link.panel in text and alert.link.dashboard in text, alert.name
+        panel = model.dashboards[alert.link.dashboard].panel(alert.link.panel)
+        assert f"panel *{panel.title}*" in text and f"viewPanel={panel.id}`" in text, alert.name
         assert f"fires after `{cfg['alerts'][alert.name]['for']}`" in text, alert.name
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pdobs import signals
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.doctor import checklist, preflight, report
 from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
@@ -96,7 +97,7 @@ def diagnose(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]]) -
     findings, versions = preflight.run(cfg, reader)
     return Report(prometheus=prom.shown, time=prom.time, server_version=info.get("version"),
                   scope={k: v for k, (_, v) in scope.items()}, findings=findings,
-                  deployments=checklist.deployments(cfg, reader, versions))
+                  deployments=checklist.deployments(cfg, reader, versions, make.model(cfg)))
 
 
 def command(args: argparse.Namespace) -> int:

@@ -7,15 +7,15 @@ value, and the alert whose runbook explains a failure.
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from dashboards import drilldown, ids
-from dashboards import render as dashboards_render
-from dashboards.builder import build
+from dashboards import ids
 from dashboards.spec import SCOPE_VARS
 from pdobs import checks
+from pdobs.build.model import BuildModel, PanelRef
 from pdobs.checks import NIXL_MIN_VLLM, Verdict, finite, number
 from pdobs.doctor.model import FAIL, NOT_APPLICABLE, PASS, Check, Deployment
 from pdobs.doctor.queries import Key, Reader, label_dict, project
@@ -126,32 +126,17 @@ def _alert(verdict: Verdict | None, failing: list[str]) -> str | None:
     return next((c.alert for c in checks.CHECKS if c.name in failing), None)
 
 
-def _runbook(cfg: Config, verdict: Verdict | None, failing: list[str]) -> str | None:
+def _runbook(model: BuildModel, verdict: Verdict | None, failing: list[str]) -> str | None:
     alert = _alert(verdict, failing)
-    if alert is None:
-        return None
-    return cfg["runbook_url"].format(alert=alert, alert_lower=alert.lower())
+    return model.runbook_urls[alert] if alert is not None else None
 
 
-@dataclass(frozen=True)
-class PanelRef:
-    id: int
-    title: str
-
-
-def drilldown_panels(cfg: Config) -> dict[str, PanelRef]:
-    """The drill-down's panels by key, with the ids the rendered dashboard gives them."""
-    spec = drilldown.dashboard(cfg)
-    built = build(cfg, spec, dashboards_render.specs(cfg))
-    return {p.ident: PanelRef(built.ids[p.ident], p.title) for row in spec.rows for p in row.panels}
-
-
-def _panel(panels: dict[str, PanelRef], verdict: Verdict | None, failing: list[str]) -> PanelRef | None:
+def _panel(panels: Mapping[str, PanelRef], verdict: Verdict | None, failing: list[str]) -> PanelRef | None:
     """The panel that shows the problem: the verdict when it is one, else the first failing check."""
     first = next((c for c in checks.CHECKS if c.name in failing), None)
     explained = verdict is not None and verdict.alert is not None
-    key = drilldown.VERDICT_PANEL if explained or first is None else first.panel_key
-    return panels.get(key) or panels.get(drilldown.VERDICT_PANEL)
+    key = ids.VERDICT_PANEL if explained or first is None else first.panel_key
+    return panels.get(key) or panels.get(ids.VERDICT_PANEL)
 
 
 def dashboard_link(cfg: Config, labels: dict[str, str], panel: PanelRef | None) -> str:
@@ -166,13 +151,14 @@ def dashboard_link(cfg: Config, labels: dict[str, str], panel: PanelRef | None) 
     return f"{base}/d/{DASHBOARD_UID}?{urlencode(params)} ({name})"
 
 
-def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deployment]:
-    """`versions`: the inferred vLLM version text per namespace key, for the CANNOT TELL reason."""
+def deployments(cfg: Config, r: Reader, versions: dict[Key, str], model: BuildModel) -> list[Deployment]:
+    """`versions`: the inferred vLLM version text per namespace key, for the CANNOT TELL reason;
+    `model`: the build, whose drill-down panel ids and runbook URLs the report points at."""
     m = measure(r)
     level = r.keys(*NS_MODEL)
     ns_level = r.keys(*NS)
     aliases = dict(zip(level, r.ctx.keys(*NS_MODEL), strict=True))
-    panels = drilldown_panels(cfg)
+    panels = model.dashboards[DASHBOARD_UID].panels
     out = []
     for key in m.deployments:
         raw = m.verdict.get(key)
@@ -190,7 +176,7 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deploy
             verdict=(verdict or Verdict.CANNOT_TELL).text,
             verdict_code=code,
             reason=_verdict_reason(cfg, m, key, verdict, failing, version),
-            runbook=_runbook(cfg, verdict, failing),
+            runbook=_runbook(model, verdict, failing),
             dashboard=dashboard_link(cfg, labels, _panel(panels, verdict, failing)),
         ))
     return out
