@@ -7,7 +7,7 @@ these dataclasses and helpers; dashboards/builder.py turns them into Grafana JSO
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pdobs import signals
 
@@ -29,15 +29,13 @@ class Query:
     needs: tuple[str, ...] = ()  # FEATURES keys without which this query is legitimately empty
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """A threshold step: from `value` upwards the colour is `color` (None = from -infinity)."""
     value: float | None
     color: str
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     """A value mapping: the integer code a status signal returns, its text and colour."""
     code: int
     text: str

@@ -121,6 +121,7 @@ class Measured(NamedTuple):
 
 
 Values = Mapping[str, float | None]
+Measure = Callable[[Config, Values, bool], Measured]  # (config, readings by name, failing)
 
 
 def number(value: float | None, fmt: str = ".3g") -> str:
@@ -155,7 +156,7 @@ class Check:
     fails: Callable[[Ctx], str]
     description: Callable[[Config], str]  # drill-down panel text: what PASS and FAIL mean
     readings: tuple[Reading, ...]
-    measure: Callable[[Config, Values, bool], Measured]  # (config, readings, failing)
+    measure: Measure
     alert: str  # the alert whose runbook explains a failure
     inhibited: bool = False  # the collapse verdict explains that alert, so Alertmanager holds it back
     # The status the drill-down panel shows; by default `checklist_status` for this check.
@@ -217,13 +218,15 @@ KV_TRANSFER = Check(
 )
 
 
-def _prefill_measure(cfg: Config, v: Values, failing: bool) -> Measured:
-    t = cfg["signals"]["prefill_idle_ratio"]
-    value = v["ratio"]
-    text = f"{value:.2f} per decode req" if finite(value) else "no requests"
-    reason = ("prefill pods finish almost no requests: decode computes the prompts itself" if failing
-              else "prefill pods finish about one request per decode request")
-    return Measured(text, value, f">= {t:g} per decode req", reason)
+def _one_value(reading: str, shown: Callable[[float], str], missing: str, expected: Callable[[Config], str],
+               fails: str, passes: str) -> Measure:
+    """A check measured by one reading: `shown` when it is a number, else `missing`."""
+
+    def measure(cfg: Config, v: Values, failing: bool) -> Measured:
+        value = v[reading]
+        return Measured(shown(value) if finite(value) else missing, value, expected(cfg), fails if failing else passes)
+
+    return measure
 
 
 PREFILL_IDLE = Check(
@@ -236,19 +239,13 @@ PREFILL_IDLE = Check(
         f"{cfg['signals']['prefill_idle_ratio']:.0%} as many requests as decode pods (about 100% in healthy "
         f"P/D). FAIL: prefill pods are up but idle. {NOT_APPLICABLE_TEXT}"),
     readings=(Reading("ratio", "prefill_work_ratio"),),
-    measure=_prefill_measure,
+    measure=_one_value("ratio", lambda x: f"{x:.2f} per decode req", "no requests",
+                       lambda cfg: f">= {cfg['signals']['prefill_idle_ratio']:g} per decode req",
+                       fails="prefill pods finish almost no requests: decode computes the prompts itself",
+                       passes="prefill pods finish about one request per decode request"),
     alert="PDPrefillIdle",
     inhibited=True,
 )
-
-
-def _decode_measure(cfg: Config, v: Values, failing: bool) -> Measured:
-    t = cfg["signals"]["decode_work_share"]
-    value = v["share"]
-    text = f"{percent(value)} of tokens" if finite(value) else "no tokens"
-    reason = ("decode pods process every token, prompts included" if failing
-              else "prefill pods process the prompt tokens")
-    return Measured(text, value, f"<= {percent(t)}", reason)
 
 
 DECODE_DOES_ALL_WORK = Check(
@@ -261,7 +258,10 @@ DECODE_DOES_ALL_WORK = Check(
         f"{cfg['signals']['decode_work_share']:.0%} of the engine tokens (prefill computes the prompts). FAIL: "
         f"decode computes the prompts itself. {NOT_APPLICABLE_TEXT}"),
     readings=(Reading("share", "decode_work_share"),),
-    measure=_decode_measure,
+    measure=_one_value("share", lambda x: f"{percent(x)} of tokens", "no tokens",
+                       lambda cfg: f"<= {percent(cfg['signals']['decode_work_share'])}",
+                       fails="decode pods process every token, prompts included",
+                       passes="prefill pods process the prompt tokens"),
     alert="PDDisaggregationCollapsed",
 )
 

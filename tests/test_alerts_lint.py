@@ -168,12 +168,18 @@ def test_promtool_check_rules_passes(line: str, tmp_path: Path):
 # --- the config drives the rules --------------------------------------------------------------
 
 
-def test_changing_for_in_a_user_config_changes_the_rendered_rule(tmp_path: Path):
+def _build_with(tmp_path: Path, user_config: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """build.py run with a user config file, as a user runs it."""
     user = tmp_path / "my.yaml"
-    user.write_text("alerts:\n  PDKVTransferAbsent: {for: 7m, keep_firing_for: 0s}\n")
+    user.write_text(user_config)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(paths.ROOT / "build.py"), "--config", str(user), "--out", str(out)],
                           capture_output=True, text=True, cwd=paths.ROOT)
+    return proc, out
+
+
+def test_changing_for_in_a_user_config_changes_the_rendered_rule(tmp_path: Path):
+    proc, out = _build_with(tmp_path, "alerts:\n  PDKVTransferAbsent: {for: 7m, keep_firing_for: 0s}\n")
     assert proc.returncode == 0, proc.stderr
     rules = {r["alert"]: r for g in yaml.safe_load((out / render.RULE_FILE).read_text())["groups"]
              for r in g["rules"]}
@@ -217,15 +223,14 @@ def test_all_alerts_disabled_renders_an_empty_file():
 
 
 def test_slow_alert_without_a_recorded_p95_is_a_config_error(tmp_path: Path):
-    user = tmp_path / "my.yaml"
-    user.write_text("signals: {quantiles: [0.5, 0.99]}\n")
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(paths.ROOT / "build.py"), "--config", str(user), "--out", str(out)],
-                          capture_output=True, text=True, cwd=paths.ROOT)
+    proc, out = _build_with(tmp_path, "signals: {quantiles: [0.5, 0.99]}\n")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "alerts.PDKVTransferSlow" in proc.stderr and "0.95" in proc.stderr
     assert not out.exists()
+    # Config validation says so, before anything renders.
+    with pytest.raises(config.ConfigError, match=r"alerts\.PDKVTransferSlow.*0\.95"):
+        config.load(overrides={"signals": {"quantiles": [0.5, 0.99]}})
     # Disabling the alert is the other way out.
     cfg = config.load(overrides={"signals": {"quantiles": [0.5, 0.99]},
                                  "alerts": {"PDKVTransferSlow": {"enabled": False}}})

@@ -184,6 +184,15 @@ def test_dashboard_link_opens_the_panel_that_shows_it(capsys, served, tmp_path, 
     assert f"Dashboard: {link} (panel \"{panel}\")" in out
 
 
+def test_runbook_link_keeps_other_braces_of_the_configured_url(capsys, served, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("runbook_url: 'https://wiki.example/{space}/{alert}'\n")
+    code, out, _ = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace",
+                              _namespace("collapsed"), "--config", str(cfg))
+    assert code == 1, out
+    assert "Runbook:   https://wiki.example/{space}/PDDisaggregationCollapsed\n" in out
+
+
 def _findings(data: dict, area: str, namespace: str | None = None) -> list[dict]:
     return [f for f in data["findings"] if f["area"] == area and (namespace is None or f["namespace"] == namespace)]
 

@@ -66,6 +66,15 @@ def test_a_runbook_without_its_markers_is_refused():
         runbooks.updated("# PDPrefillIdle\nprose only\n", definitions.BY_NAME["PDPrefillIdle"], config.load())
 
 
+def test_a_brace_in_the_runbook_url_is_kept_as_written():
+    # One implementation fills the pattern for the alerts and the doctor; other braces stay.
+    cfg = config.load(overrides={"runbook_url": "https://wiki.example/{space}/{alert}?x={alert_lower}"})
+    model = make.model(cfg)
+    assert model.runbook_urls["PDPrefillIdle"] == "https://wiki.example/{space}/PDPrefillIdle?x=pdprefillidle"
+    for rule in model.alerts:
+        assert rule.annotations["runbook_url"] == model.runbook_urls[rule.name]
+
+
 def test_kv_transfer_runbook_names_the_known_causes():
     text = runbooks.path("PDKVTransferAbsent").read_text().lower()
     for cause in ("rdma", "one gpu", "kv-transfer-config", "0.11.1", "epp does not see the prefill pod"):

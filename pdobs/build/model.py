@@ -12,7 +12,7 @@ convention (consumers that change a dashboard, such as the import form, copy it 
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 JSON = dict[str, Any]
 
@@ -24,10 +24,7 @@ class RecordingRule:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"record": self.record, "expr": self.expr}
-        if self.labels:
-            out["labels"] = dict(self.labels)
-        return out
+        return {"record": self.record, "expr": self.expr, **({"labels": dict(self.labels)} if self.labels else {})}
 
 
 @dataclass(frozen=True)
@@ -44,12 +41,9 @@ class AlertingRule:
         return self.labels["severity"]
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"alert": self.name, "expr": self.expr, "for": self.for_}
-        if self.keep_firing_for is not None:
-            out["keep_firing_for"] = self.keep_firing_for
-        out["labels"] = dict(self.labels)
-        out["annotations"] = dict(self.annotations)
-        return out
+        keep = {} if self.keep_firing_for is None else {"keep_firing_for": self.keep_firing_for}
+        return {"alert": self.name, "expr": self.expr, "for": self.for_, **keep, "labels": dict(self.labels),
+                "annotations": dict(self.annotations)}
 
 
 @dataclass(frozen=True)
@@ -62,8 +56,7 @@ class RuleGroup:
         return {"name": self.name, "interval": self.interval, "rules": [r.as_dict() for r in self.rules]}
 
 
-@dataclass(frozen=True)
-class PanelRef:
+class PanelRef(NamedTuple):
     """A panel (or row) of a dashboard: its stable key, the id Grafana knows it by, its title."""
     key: str
     id: int

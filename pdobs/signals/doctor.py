@@ -28,20 +28,17 @@ class VersionMarker:
     why: str
 
 
-VLLM_VERSION_MARKERS = (
-    VersionMarker("vllm:nixl_xfer_time_seconds_count", True, ">=", "0.11.1",
-                  "exports NIXL transfer metrics"),
-    VersionMarker("vllm:external_prefix_cache_queries_total", True, ">=", "0.11.1",
-                  "exports external_prefix_cache_queries"),
-    VersionMarker("vllm:request_prefill_kv_computed_tokens_count", True, ">=", "0.13.0",
-                  "exports request_prefill_kv_computed_tokens"),
-    VersionMarker("vllm:inter_token_latency_seconds_count", True, ">=", "0.10.2",
-                  "exports inter_token_latency_seconds"),
-    VersionMarker("vllm:inter_token_latency_seconds_count", False, "<", "0.10.2",
-                  "exports no inter_token_latency_seconds"),
-    VersionMarker("vllm:gpu_cache_usage_perc", True, "<", "0.12.0",
-                  "still exports gpu_cache_usage_perc (hidden in 0.11, removed in 0.12)"),
-)
+# name, present, op, version, why
+VLLM_VERSION_MARKERS = tuple(VersionMarker(*row) for row in (
+    ("vllm:nixl_xfer_time_seconds_count", True, ">=", "0.11.1", "exports NIXL transfer metrics"),
+    ("vllm:external_prefix_cache_queries_total", True, ">=", "0.11.1", "exports external_prefix_cache_queries"),
+    ("vllm:request_prefill_kv_computed_tokens_count", True, ">=", "0.13.0",
+     "exports request_prefill_kv_computed_tokens"),
+    ("vllm:inter_token_latency_seconds_count", True, ">=", "0.10.2", "exports inter_token_latency_seconds"),
+    ("vllm:inter_token_latency_seconds_count", False, "<", "0.10.2", "exports no inter_token_latency_seconds"),
+    ("vllm:gpu_cache_usage_perc", True, "<", "0.12.0",
+     "still exports gpu_cache_usage_perc (hidden in 0.11, removed in 0.12)"),
+))
 NIXL_SERIES_PREFIX = "vllm:nixl_"
 # GAIE v1.2 and older read this vLLM gauge for the pool KV utilisation unless told otherwise.
 EPP_KV_OLD_METRIC = "vllm:gpu_cache_usage_perc"
