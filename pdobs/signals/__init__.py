@@ -42,6 +42,7 @@ __all__ = ["ALERT_NAME_PREFIX", "DOMAINS", "ROLE_VARIANTS", "Signal", "context",
 @cache
 def _engine(quantiles: tuple[float, ...], window: str, domains: tuple[ModuleType, ...],
             records: tuple[checks.Check, ...]) -> Engine:
+    # `records` is only part of the key: the checklist's definitions read checks.CHECKS themselves.
     return Engine(s for domain in domains for s in domain.signals(quantiles, window))
 
 
