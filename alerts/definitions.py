@@ -2,7 +2,7 @@
 
 Names are a contract (routing, inhibition and runbooks key on them). Severity, `for`,
 `keep_firing_for`, the on/off switch and thresholds live in the config under `alerts.<name>`.
-Expressions read the recording rules (both files are loaded together) through `catalog.query`, so
+Expressions read the recording rules (both files are loaded together) through `signals.query`, so
 no metric name appears here and per-pod series never enter an alert path.
 
 `description` is a `str.format` string. Fields every alert gets (see alerts/render.py):
@@ -21,8 +21,7 @@ from typing import Any
 
 from alerts import templates as T
 from dashboards import ids
-from pdobs import catalog
-from pdobs.core.config import ConfigError
+from pdobs import checks, signals
 from pdobs.core.context import Ctx
 
 Settings = Mapping[str, Any]  # the alert's entry in cfg["alerts"]
@@ -33,23 +32,14 @@ NS = ("namespace",)
 NS_MODEL = ("namespace", "model")
 NS_ROLE = ("namespace", "role")
 
-# Words for each of the five post-mortem signals, as the Collapsed alert lists them.
-CHECKLIST_TEXT = {
-    "nixl_transfers_absent": "no NIXL KV transfer",
-    "prefill_idle": "prefill workers idle",
-    "decode_does_all_work": "decode does all the work",
-    "ttft_roles_equal": "TTFT(prefill) = TTFT(decode)",
-    "epp_ready_lt_pods": "EPP ready pods < model-server pods",
-}
-
-# Dashboard uids (issue 5) the alerts link to.
+# Dashboard uids the alerts link to.
 PERFORMANCE, COORDINATOR, DRILLDOWN = ids.PERFORMANCE, ids.COORDINATOR, ids.DRILLDOWN
 
 
 @dataclass(frozen=True)
 class Link:
     dashboard: str  # uid
-    panel: str  # title of the panel that confirms the alert (a test checks it exists)
+    panel: str  # stable key of the panel that confirms the alert (the build fails if there is none)
 
 
 @dataclass(frozen=True)
@@ -77,7 +67,7 @@ class AlertDef:
 
 
 def _q(ctx: Ctx, name: str, **variant: str) -> str:
-    return catalog.query(ctx, name, **variant)
+    return signals.query(ctx, name, **variant)
 
 
 def _per_model(ctx: Ctx, promql: str, agg: str = "sum") -> str:
@@ -100,7 +90,7 @@ def _kv_transfer_absent(ctx: Ctx, s: Settings) -> str:
     # Value: decode requests/s. The checklist signal is "absent or flat while P/D is active";
     # the missing-metrics case (prefill busy, no NIXL series at all) belongs to the warning.
     on = ctx.on(*NS_MODEL)
-    return (f"{_decode_rps(ctx)}\nand {on}\n{_failing(ctx, 'nixl_transfers_absent')}\n"
+    return (f"{_decode_rps(ctx)}\nand {on}\n{_failing(ctx, checks.KV_TRANSFER.name)}\n"
             f"unless {on}\n{_q(ctx, 'nixl_metrics_missing')}")
 
 
@@ -118,15 +108,15 @@ def _prefill_idle(ctx: Ctx, s: Settings) -> str:
     # Value: prefill completions per decode completion; 0 when prefill finishes nothing at all.
     on = ctx.on(*NS_MODEL)
     ratio = f"({_q(ctx, 'prefill_work_ratio')}\nor {on}\n{_q(ctx, 'pd_active')} * 0)"
-    return f"{ratio}\nand {on}\n{_failing(ctx, 'prefill_idle')}"
+    return f"{ratio}\nand {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}"
 
 
 def _collapsed(ctx: Ctx, s: Settings) -> str:
     # Value: how many of the five checklist signals fail.
     on = ctx.on(*NS_MODEL)
     return (f"{_per_model(ctx, _q(ctx, 'checklist'))}\n"
-            f"and {on}\n{_failing(ctx, 'nixl_transfers_absent')}\n"
-            f"and {on}\n{_failing(ctx, 'prefill_idle')}")
+            f"and {on}\n{_failing(ctx, checks.KV_TRANSFER.name)}\n"
+            f"and {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}")
 
 
 def _kv_transfer_failures(ctx: Ctx, s: Settings) -> str:
@@ -135,17 +125,13 @@ def _kv_transfer_failures(ctx: Ctx, s: Settings) -> str:
     return f"{_q(ctx, 'nixl_failure_ratio')} > {s['threshold']}"
 
 
-def _p95_variant(ctx: Ctx) -> dict[str, str]:
-    quantiles = {v.get("quantile") for v in catalog.signals(ctx.cfg)["nixl_xfer_time_quantile"].variants}
-    if "0.95" not in quantiles:
-        raise ConfigError("config error: alerts.PDKVTransferSlow.p95_seconds: needs 0.95 in "
-                          "signals.quantiles; add it there or disable alerts.PDKVTransferSlow")
-    return {"quantile": "0.95"}
+# The recorded quantile PDKVTransferSlow reads; config validation demands it while the alert is on.
+P95 = {"quantile": "0.95"}
 
 
 def _kv_transfer_slow(ctx: Ctx, s: Settings) -> str:
     # Value: the p95 when it breaks its bound, else the mean; the description shows both.
-    p95 = _per_model(ctx, _q(ctx, "nixl_xfer_time_quantile", **_p95_variant(ctx)), "max")
+    p95 = _per_model(ctx, _q(ctx, "nixl_xfer_time_quantile", **P95), "max")
     mean = _per_model(ctx, _q(ctx, "nixl_xfer_time_mean"), "max")
     return f"({p95} > {s['p95_seconds']})\nor\n({mean} > {s['mean_seconds']})"
 
@@ -180,8 +166,10 @@ def _idle_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 
 
 def _collapsed_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
-    signals = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", CHECKLIST_TEXT)
-    return {"signals": signals, "total": str(len(catalog.CHECKLIST))}
+    # Each failing check in the words of its record, in the checklist's order.
+    words = {c.name: c.text for c in checks.CHECKS}
+    failing = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", words)
+    return {"signals": failing, "total": str(len(checks.CHECKS))}
 
 
 def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
@@ -196,7 +184,7 @@ def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 
 def _slow_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
     return {
-        "p95": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_quantile", _p95_variant(ctx), "humanizeDuration"),
+        "p95": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_quantile", P95, "humanizeDuration"),
         "mean": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_mean", {}, "humanizeDuration"),
         "p95_bound": _seconds(s["p95_seconds"]),
         "mean_bound": _seconds(s["mean_seconds"]),
@@ -228,7 +216,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS_MODEL,
         expr=_kv_transfer_absent,
-        link=Link(COORDINATOR, "KV transfer status"),
+        link=Link(COORDINATOR, "kv-status"),
         confirm=(
             Confirm("NIXL transfer series present (empty result: no series at all)", "nixl_series", {}),
             Confirm("NIXL transfers completed per second (0 or empty: nothing moves)", "nixl_transfers", {}),
@@ -247,7 +235,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_transfer_metrics_missing,
-        link=Link(COORDINATOR, "KV transfer status"),
+        link=Link(COORDINATOR, "kv-status"),
         confirm=(
             Confirm("NIXL transfer series present (empty result confirms the alert)", "nixl_series", {}),
             Confirm("Prefill completions per decode completion (about 1 when prefill works)",
@@ -265,7 +253,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS,
         expr=_epp_ready_pods_mismatch,
-        link=Link(DRILLDOWN, "EPP ready pods vs model-server pods up"),
+        link=Link(DRILLDOWN, "epp-ready"),
         confirm=(
             Confirm("Pods the EPP considers ready, summed over the namespace's pools", "epp_ready_pods_ns", {}),
             Confirm("Model-server pods exporting vLLM metrics", "vllm_pods_ns", {}),
@@ -284,7 +272,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_prefill_idle,
-        link=Link(DRILLDOWN, "Prefill worker utilisation"),
+        link=Link(DRILLDOWN, checks.PREFILL_IDLE.panel_key),
         confirm=(
             Confirm("Prefill completions per decode completion", "prefill_work_ratio", {}),
             Confirm("Requests finished per second on prefill", "requests", {"role": "prefill"}),
@@ -303,7 +291,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS_MODEL,
         expr=_collapsed,
-        link=Link(DRILLDOWN, "Verdict"),
+        link=Link(DRILLDOWN, ids.VERDICT_PANEL),
         confirm=(
             Confirm("The five checklist signals (1 failing, 0 passing)", "checklist", {}),
             Confirm("Verdict code (1 = collapsed to aggregated)", "verdict", {}),
@@ -320,7 +308,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_transfer_failures,
-        link=Link(COORDINATOR, "Failed transfers and notifications"),
+        link=Link(COORDINATOR, "kv-failures"),
         confirm=(
             Confirm("Failed transfers and notifications per completed transfer", "nixl_failure_ratio", {}),
             Confirm("Failed NIXL transfers per second", "nixl_failed_transfers", {}),
@@ -340,7 +328,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizeDuration",
         keys=NS_MODEL,
         expr=_kv_transfer_slow,
-        link=Link(COORDINATOR, "KV transfer time"),
+        link=Link(COORDINATOR, "kv-time"),
         confirm=(
             Confirm("Mean NIXL transfer time", "nixl_xfer_time_mean", {}),
             Confirm("NIXL transfer time quantiles", "nixl_xfer_time_quantile", {}),
@@ -358,7 +346,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_expired,
-        link=Link(COORDINATOR, "Failed transfers and notifications"),
+        link=Link(COORDINATOR, "kv-failures"),
         confirm=(
             Confirm("Requests whose KV blocks expired on prefill, per second", "nixl_expired", {}),
             Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
@@ -377,7 +365,7 @@ ALERTS: tuple[AlertDef, ...] = (
         value="humanize",
         keys=NS_ROLE,
         expr=_targets_down,
-        link=Link(DRILLDOWN, "Model-server targets down"),
+        link=Link(DRILLDOWN, "targets-down"),
         confirm=(
             Confirm("Model-server targets down, per role", "model_server_targets_down", {}),
             Confirm("Model-server pods exporting vLLM metrics, per role", "vllm_pods", {}),

@@ -1,17 +1,17 @@
-"""Render the alert definitions into build/prometheus/alerts.yaml.
+"""The alert definitions as the alert rule group of the build model, and build/prometheus/alerts.yaml.
 
 The alert rules read the recording rules, so Prometheus must load both files (the Kubernetes
-PrometheusRule carries both).
+PrometheusRule carries both). Links into Grafana read the dashboards' panel index in the model.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from alerts import templates as T
 from alerts.definitions import ALERTS, AlertDef
-from dashboards import common as dashboard_common
-from dashboards import render as dashboard_render
-from pdobs import catalog
+from dashboards.spec import SCOPE_VARS
+from pdobs import signals
+from pdobs.build.model import AlertingRule, BuildModel, DashboardModel, RuleGroup
 from pdobs.core import promql, yamlio
 
 Config = dict[str, Any]
@@ -20,47 +20,25 @@ RULE_FILE = "prometheus/alerts.yaml"
 
 
 def runbook_url(cfg: Config, name: str) -> str:
+    """The configured pattern with {alert} / {alert_lower} filled in. Plain replacement, not
+    str.format: any other brace in a URL is kept as written."""
     return cfg["runbook_url"].replace("{alert_lower}", name.lower()).replace("{alert}", name)
 
 
-# Dashboard variables (issue 5) by catalog label key; fixed names, whatever the labels are called.
-DASHBOARD_VARIABLES = dashboard_common.SCOPE_VARS  # label key -> dashboard variable name
-
-
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        yield from _panels(panel.get("panels", []))
-
-
-def dashboards(cfg: Config) -> dict[str, tuple[str, dict[str, int]]]:
-    """uid -> (title, panel title -> panel id) of the dashboards build.py renders."""
-    return {uid: (built.json["title"], {p["title"]: p["id"] for p in _panels(built.json["panels"])})
-            for uid, built in dashboard_render.build_all(cfg).items()}
-
-
-def panel_path(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str:
-    """/d/<uid>?viewPanel=<id> of the panel that confirms the alert."""
-    _, panels = boards[alert.link.dashboard]
-    if alert.link.panel not in panels:
-        raise AssertionError(f"{alert.name}: dashboard {alert.link.dashboard} has no panel {alert.link.panel!r}")
-    return f"/d/{alert.link.dashboard}?viewPanel={panels[alert.link.panel]}"
-
-
-def dashboard_url(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str | None:
+def dashboard_url(cfg: Config, alert: AlertDef, boards: Mapping[str, DashboardModel]) -> str | None:
     """Link to the panel that confirms the alert, with the dashboard's variables set from the
     alert's labels; None when no Grafana URL is configured."""
     base = cfg["grafana"]["url"].rstrip("/")
     if not base:
         return None
-    ctx = catalog.context(cfg)
-    params = [f"var-{DASHBOARD_VARIABLES[key]}={T.url_label(ctx, key)}"
-              for key in ctx.keys(*alert.keys) if key in DASHBOARD_VARIABLES]
-    return base + panel_path(cfg, alert, boards) + "".join(f"&{p}" for p in params)
+    ctx = signals.context(cfg)
+    # Dashboard variables have fixed names, whatever the labels they take their value from are called.
+    params = [f"var-{SCOPE_VARS[key]}={T.url_label(ctx, key)}" for key in ctx.keys(*alert.keys) if key in SCOPE_VARS]
+    return base + boards[alert.link.dashboard].path(alert.link.panel) + "".join(f"&{p}" for p in params)
 
 
 def description(cfg: Config, alert: AlertDef) -> str:
-    ctx = catalog.context(cfg)
+    ctx = signals.context(cfg)
     settings = cfg["alerts"][alert.name]
     fields: dict[str, str] = {
         key: str(val) for key, val in settings.items() if key not in ("enabled", "severity")
@@ -78,13 +56,10 @@ def description(cfg: Config, alert: AlertDef) -> str:
     return alert.description.format(**fields)
 
 
-def rule(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> dict[str, Any]:
+def rule(cfg: Config, alert: AlertDef, boards: Mapping[str, DashboardModel]) -> AlertingRule:
     settings = cfg["alerts"][alert.name]
-    ctx = catalog.context(cfg)
-    out: dict[str, Any] = {"alert": alert.name, "expr": alert.expr(ctx, settings), "for": settings["for"]}
-    if promql.duration_seconds(settings["keep_firing_for"]) > 0:
-        out["keep_firing_for"] = settings["keep_firing_for"]
-    out["labels"] = {"severity": settings["severity"]}
+    ctx = signals.context(cfg)
+    keep = settings["keep_firing_for"] if promql.duration_seconds(settings["keep_firing_for"]) > 0 else None
     annotations = {
         "summary": alert.summary,
         "description": description(cfg, alert),
@@ -93,20 +68,18 @@ def rule(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str,
     link = dashboard_url(cfg, alert, boards)
     if link:
         annotations["dashboard_url"] = link
-    out["annotations"] = annotations
-    return out
+    return AlertingRule(alert.name, alert.expr(ctx, settings), settings["for"], keep,
+                        {"severity": settings["severity"]}, annotations)
 
 
-def rule_groups(cfg: Config) -> list[dict[str, Any]]:
-    # Panel ids come from rendering the dashboards, needed only for links into Grafana.
-    boards = dashboards(cfg) if cfg["grafana"]["url"] else {}
-    rules = [rule(cfg, a, boards) for a in ALERTS if cfg["alerts"][a.name]["enabled"]]
+def rule_groups(cfg: Config, boards: Mapping[str, DashboardModel]) -> tuple[RuleGroup, ...]:
+    rules = tuple(rule(cfg, a, boards) for a in ALERTS if cfg["alerts"][a.name]["enabled"])
     if not rules:
-        return []
-    return [{"name": GROUP, "interval": cfg["prometheus"]["evaluation_interval"], "rules": rules}]
+        return ()
+    return (RuleGroup(GROUP, cfg["prometheus"]["evaluation_interval"], rules),)
 
 
-def render(cfg: Config) -> dict[str, str]:
+def render(cfg: Config, model: BuildModel) -> dict[str, str]:
     header = ("# Generated by build.py from alerts/definitions.py and the signal catalog; edit config,\n"
               "# not this file. Load it together with recording-rules.yaml: alerts read recorded series.\n")
-    return {RULE_FILE: header + yamlio.dump({"groups": rule_groups(cfg)})}
+    return {RULE_FILE: header + yamlio.dump({"groups": [g.as_dict() for g in model.alert_groups]})}

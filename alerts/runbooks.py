@@ -5,13 +5,14 @@ drift: the alert's default settings, the dashboard panel that confirms it and th
 run, rendered from the catalog with the default config. A test fails when a runbook is stale.
 """
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from alerts import render
 from alerts.definitions import ALERTS, AlertDef
-from pdobs import catalog
+from pdobs import signals
+from pdobs.build import make
+from pdobs.build.model import BuildModel
 from pdobs.core import config, paths
 
 Config = dict[str, Any]
@@ -38,15 +39,15 @@ def _settings(cfg: Config, alert: AlertDef) -> str:
     return text + f" Change them under `alerts.{alert.name}` in your config."
 
 
-def generated(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict[str, int]]]) -> str:
-    ctx = catalog.context(cfg, scope={"namespace": ("=", NAMESPACE)})
-    title, _ = boards[alert.link.dashboard]
+def generated(cfg: Config, alert: AlertDef, model: BuildModel) -> str:
+    ctx = signals.context(cfg, scope={"namespace": ("=", NAMESPACE)})
+    board = model.dashboards[alert.link.dashboard]
     lines = [
         BEGIN,
         f"**Defaults:** {_settings(cfg, alert)}",
         "",
-        f"**Dashboard:** *{title}*, panel *{alert.link.panel}*: "
-        f"`<grafana>{render.panel_path(cfg, alert, boards)}` (set the namespace variable).",
+        f"**Dashboard:** *{board.title}*, panel *{board.panel(alert.link.panel).title}*: "
+        f"`<grafana>{board.path(alert.link.panel)}` (set the namespace variable).",
         "",
         f"**Confirm** (replace `{NAMESPACE}`; these read the recording rules, so run them on the "
         "Prometheus that loads `recording-rules.yaml`):",
@@ -58,18 +59,17 @@ def generated(cfg: Config, alert: AlertDef, boards: Mapping[str, tuple[str, dict
         "```",
     ]
     for item in alert.confirm:
-        lines += ["", f"{item.text}:", "", "```promql", catalog.query(ctx, item.signal, **item.variant), "```"]
+        lines += ["", f"{item.text}:", "", "```promql", signals.query(ctx, item.signal, **item.variant), "```"]
     lines.append(END)
     return "\n".join(lines)
 
 
-def updated(text: str, alert: AlertDef, cfg: Config,
-            boards: Mapping[str, tuple[str, dict[str, int]]] | None = None) -> str:
+def updated(text: str, alert: AlertDef, cfg: Config, model: BuildModel | None = None) -> str:
     if text.count(BEGIN) != 1 or text.count(END) != 1:
         raise RunbookError(f"{path(alert.name)}: needs exactly one generated section ({BEGIN} ... {END})")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return head + generated(cfg, alert, boards or render.dashboards(cfg)) + tail
+    return head + generated(cfg, alert, model or make.model(cfg)) + tail
 
 
 def _read(alert: AlertDef) -> str:
@@ -82,16 +82,16 @@ def _read(alert: AlertDef) -> str:
 def stale(cfg: Config | None = None) -> list[str]:
     """Runbooks whose generated section differs from what the catalog renders now."""
     cfg = cfg or config.load()
-    boards = render.dashboards(cfg)
-    return [a.name for a in ALERTS if (text := _read(a)) != updated(text, a, cfg, boards)]
+    model = make.model(cfg)
+    return [a.name for a in ALERTS if (text := _read(a)) != updated(text, a, cfg, model)]
 
 
 def write(cfg: Config | None = None) -> list[Path]:
     """Regenerate every stale runbook; checks all of them first so an error writes nothing."""
     cfg = cfg or config.load()
     texts = {a.name: _read(a) for a in ALERTS}
-    boards = render.dashboards(cfg)
-    new = {a.name: updated(texts[a.name], a, cfg, boards) for a in ALERTS}
+    model = make.model(cfg)
+    new = {a.name: updated(texts[a.name], a, cfg, model) for a in ALERTS}
     written = []
     for name, text in new.items():
         if text != texts[name]:

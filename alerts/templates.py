@@ -8,7 +8,7 @@ from the config, and queries from the catalog, so nothing here names a metric.
 import re
 from collections.abc import Callable
 
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core.context import Ctx, Variant
 
 # Renders a PromQL query from a (scoped) context.
@@ -65,7 +65,7 @@ def scoped_printf(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder) -> str:
 def query_value(ctx: Ctx, keys: tuple[str, ...], signal: str, variant: Variant, fmt: str,
                 missing: str = "n/a") -> str:
     """The current value of a recorded signal for the alert's labels, humanized."""
-    pipeline = scoped_printf(ctx, keys, lambda c: catalog.query(c, signal, **variant))
+    pipeline = scoped_printf(ctx, keys, lambda c: signals.query(c, signal, **variant))
     return (f"{{{{ with {pipeline} | query }}}}{{{{ . | first | value | {fmt} }}}}"
             f"{{{{ else }}}}{missing}{{{{ end }}}}")
 

@@ -38,11 +38,10 @@ from typing import Any
 import yaml
 
 from alerts import definitions
-from alerts import render as alert_render
 from harness.truth import EXPECT, Expectation
+from pdobs.build import make
 from pdobs.core import promql
 from pdobs.servers import tools
-from recording_rules import render as rules_render
 from simulator import render_promtool, scenarios
 
 FIRING = 'count by (alertname) (ALERTS{alertstate="firing"})'
@@ -150,7 +149,7 @@ def timing(cfg: Mapping[str, Any]) -> Timing:
 
 
 def write_rules(cfg: dict[str, Any], folder: Path) -> list[Path]:
-    files = {**rules_render.render(cfg), **alert_render.render(cfg)}
+    files = make.build(cfg)
     out = []
     for rel in ("prometheus/recording-rules.yaml", "prometheus/alerts.yaml"):
         path = folder / Path(rel).name

@@ -10,7 +10,7 @@ Each panel query runs with the dashboard's namespace variable set to one fleet a
 All, over the last `hours` (and last hour), with Grafana's step and $__rate_interval for the
 panel's width (dashboards/grafana_query.py), as a range query (tables: an instant query) with
 `stats=all`. Recorded form: the query in the dashboard JSON. Raw form: the same catalog signal
-with every reference inlined (`catalog.context(..., inline=True)`), i.e. rates and
+with every reference inlined (`signals.context(..., inline=True)`), i.e. rates and
 histogram_quantile over the un-recorded per-pod series, as upstream llm-d dashboards query.
 """
 
@@ -25,10 +25,11 @@ from typing import Any
 import requests
 
 from bench import backfill
-from dashboards import common, render
+from dashboards import builder, render
 from harness.grafana_query import interpolate, regex_value
 from harness.grafana_query import request as grafana_request
-from pdobs import catalog
+from pdobs import signals
+from pdobs.build import make
 from pdobs.core import promql
 from recording_rules import render as rules_render
 from simulator import scenarios
@@ -109,7 +110,7 @@ def fleet_scenario(pods: int, hours: float) -> scenarios.Scenario:
 
 def panel_queries(cfg: dict[str, Any], uids: Sequence[str] | None = None) -> Iterator[PanelQuery]:
     """Every target of every panel, recorded (as in the dashboard JSON) and raw."""
-    ctx = common.dashboard_context(cfg)
+    ctx = builder.dashboard_context(cfg)
     raw_ctx = ctx.inlined()
     built = render.build_all(cfg)
     for spec in render.specs(cfg):
@@ -118,14 +119,14 @@ def panel_queries(cfg: dict[str, Any], uids: Sequence[str] | None = None) -> Ite
         by_id = {p["id"]: p for p in built[spec.uid].json["panels"]}
         for row in spec.rows:
             for panel in row.panels:
-                data = by_id[built[spec.uid].ids[panel.ident]]
+                data = by_id[built[spec.uid].panels[panel.ident].id]
                 for q, target in zip(panel.queries, data["targets"], strict=True):
-                    recorded = catalog.query(ctx, q.signal, **q.variant)
+                    recorded = signals.query(ctx, q.signal, **q.variant)
                     if recorded != target["expr"]:
                         raise AssertionError(f"{spec.uid} / {panel.title}: JSON target differs from the catalog")
                     yield PanelQuery(spec.uid, panel.title, target["refId"], data["gridPos"]["w"],
                                      bool(target.get("instant")), recorded,
-                                     catalog.query(raw_ctx, q.signal, **q.variant))
+                                     signals.query(raw_ctx, q.signal, **q.variant))
 
 
 class Client:
@@ -184,13 +185,13 @@ def measure_refresh(client: Client, queries: Sequence[PanelQuery], form: str, na
 def rules_cost(client: Client, cfg: dict[str, Any], namespace: str, at: float) -> tuple[int, int]:
     """Samples one evaluation of every recording rule touches for one namespace, and the series
     it writes: the standing cost that buys cheap refreshes."""
-    ctx = catalog.context(cfg, scope={"namespace": ("=", namespace)})
+    ctx = signals.context(cfg, scope={"namespace": ("=", namespace)})
     samples = series = 0
-    for name, sig in catalog.signals(cfg).items():
+    for name, sig in signals.signals(cfg).items():
         if sig.record is None:
             continue
         for variant in sig.variants:
-            r = client.run(catalog.expression(ctx, name, **variant), start=at, end=at, step=1, instant=True)
+            r = client.run(signals.expression(ctx, name, **variant), start=at, end=at, step=1, instant=True)
             samples += r["samples"]
             series += r["series"]
     return samples, series
@@ -202,7 +203,7 @@ def serve(cfg: dict[str, Any], pods: Sequence[int], hours: float, work: Path,
     combined = scenarios.combine(*fleets, name="fleets")
     work.mkdir(parents=True, exist_ok=True)
     rules = work / "recording-rules.yaml"
-    rules.write_text(rules_render.render(cfg)["prometheus/recording-rules.yaml"])
+    rules.write_text(make.build(cfg)[rules_render.RULE_FILE])
     prom = cfg["prometheus"]
     return backfill.serve(combined, work, [rules], interval_s=promql.duration_seconds(prom["scrape_interval"]),
                           evaluation_interval_s=promql.duration_seconds(prom["evaluation_interval"]),

@@ -269,7 +269,7 @@ def query_section(q: QueryCost) -> list[str]:
         "`stats.samples.totalQueryableSamples` summed over a refresh; *series* the series the "
         "panels return; *wall* the client round trips summed, one query after another. "
         "*Recorded* is the dashboard as built; *raw* is the same catalog signals inlined "
-        "(`catalog.context(..., inline=True)`): rates and `histogram_quantile` over the per-pod "
+        "(`signals.context(..., inline=True)`): rates and `histogram_quantile` over the per-pod "
         "histograms, as upstream llm-d dashboards query, over `$__rate_interval` (shorter than "
         "the rules' 5 m window, so the raw figures are if anything low). Both forms run on the "
         "same server in the same run and return the same series.", "",

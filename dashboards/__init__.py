@@ -1,1 +1,2 @@
-"""The three Grafana dashboards, defined with grafanalib from the signal catalog."""
+"""The three Grafana dashboards: specs of catalog signals (spec.py and one module per dashboard),
+and the builder that writes Grafana's current JSON model from them (builder.py)."""

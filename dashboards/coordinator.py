@@ -1,5 +1,5 @@
 """P/D Coordinator: the two legs of a P/D request, the KV transfer between them, and the
-scheduler's P/D decisions. Data only; dashboards/common.py does the rest.
+scheduler's P/D decisions. Data only; dashboards/builder.py renders it.
 
 llm-d's own "P/D Coordinator Metrics" dashboard has no namespace/model filter, mixes roles and
 reads the failed-transfers counter without its `_total` suffix (always 0); this one is scoped by
@@ -9,7 +9,7 @@ the variables, reads every query from the catalog, and its KV panels never show 
 from typing import Any
 
 from dashboards import ids
-from dashboards.common import (
+from dashboards.spec import (
     Dashboard,
     Panel,
     Query,
@@ -21,8 +21,7 @@ from dashboards.common import (
     quantiles,
     states,
 )
-from dashboards.status import NIXL_COLORS
-from pdobs import catalog
+from pdobs.checks import NixlState
 
 Config = dict[str, Any]
 UID = ids.COORDINATOR
@@ -86,7 +85,7 @@ def dashboard(cfg: Config) -> Dashboard:
               "connector), so transfers cannot be seen. NOT DEPLOYED: no prefill pods (aggregated "
               "serving). IDLE: no traffic. Healthy P/D: FLOWING.",
               (Query("nixl_status", {}, model),),
-              states=states(catalog.NIXL_STATES, NIXL_COLORS), width=6, height=6, key="kv-status",
+              states=states(NixlState), width=6, height=6, key="kv-status",
               no_value="No verdict for this selection: no vLLM pods match, or the recording rules are "
                        "not loaded in this Prometheus", link=ids.DRILLDOWN),
         Panel("timeseries", "KV transfers/s",

@@ -1,11 +1,11 @@
 """Diagnostic Drill-Down: "is this deployment actually disaggregated?" answered at the top by the
-post-mortem's five signals and a verdict, then the per-pod, EPP and cache evidence behind them.
-Data only; dashboards/common.py does the rest."""
+post-mortem's checklist (one panel per record of pdobs/checks.py) and a verdict, then the per-pod,
+EPP and cache evidence behind them. Data only; dashboards/builder.py renders it."""
 
 from typing import Any
 
 from dashboards import ids
-from dashboards.common import (
+from dashboards.spec import (
     Dashboard,
     Panel,
     Query,
@@ -19,8 +19,8 @@ from dashboards.common import (
     quantiles,
     states,
 )
-from dashboards.status import CHECK_COLORS, NIXL_COLORS, VERDICT_COLORS
-from pdobs import catalog
+from pdobs import checks, signals
+from pdobs.checks import Verdict
 
 Config = dict[str, Any]
 UID = ids.DRILLDOWN
@@ -28,41 +28,6 @@ TITLE = "Diagnostic Drill-Down"
 
 NOT_EVALUATED = ("No result for this selection: no vLLM pods match, or the recording rules are not "
                  "loaded in this Prometheus")
-
-
-def _checks(cfg: Config) -> dict[str, tuple[str, str]]:
-    """Title and description of each checklist signal, in catalog.CHECKLIST order."""
-    s = cfg["signals"]
-    na = ("NOT DEPLOYED: no prefill pods (aggregated serving, nothing to check). NO TRAFFIC: "
-          "decode pods serve too few requests to tell. Healthy P/D: green.")
-    return {
-        "nixl_transfers_absent": (
-            "KV transfers (NIXL)",
-            "Do NIXL KV transfers happen? FLOWING (green): transfers completed in the rate window. "
-            "ABSENT (red): P/D is deployed and serving, yet no transfer (series missing or flat). "
-            "NO METRICS (orange): prefill works but vLLM exports no NIXL series (older than 0.11.1 "
-            f"or another connector). {na}"),
-        "prefill_idle": (
-            "Prefill worker utilisation",
-            "Do prefill pods work? PASS: they finish at least "
-            f"{s['prefill_idle_ratio']:.0%} as many requests as decode pods (about 100% in healthy "
-            f"P/D). FAIL: prefill pods are up but idle. {na}"),
-        "decode_does_all_work": (
-            "Decode share of the work",
-            "Does decode do all the work? PASS: decode pods process at most "
-            f"{s['decode_work_share']:.0%} of the engine tokens (prefill computes the prompts). FAIL: "
-            f"decode computes the prompts itself. {na}"),
-        "ttft_roles_equal": (
-            "TTFT prefill vs decode",
-            "Are the two TTFTs different? PASS: mean decode TTFT differs from mean prefill TTFT by at "
-            f"least {s['ttft_equal_tolerance']:.0%} (decode only pulls KV and runs one step). FAIL: "
-            f"they are the same, or prefill has no TTFT at all. {na}"),
-        "epp_ready_lt_pods": (
-            "EPP ready pods vs pods up",
-            "Does the EPP see every model-server pod? PASS: the EPP counts as many ready pods as there "
-            "are pods exporting vLLM metrics in the namespace. FAIL: fewer (typically the prefill "
-            f"pod is invisible to the scheduler). {na}"),
-    }
 
 
 def _role_row(cfg: Config, role: str, t: dict[str, Any]) -> Row:
@@ -99,19 +64,10 @@ def dashboard(cfg: Config) -> Dashboard:
     t = cfg["grafana"]["thresholds"]
     s = cfg["signals"]
     model, pod, pool, role = (legend(cfg, k) for k in ("model", "pod", "pool", "role"))
-    checks = _checks(cfg)
-    if tuple(checks) != catalog.CHECKLIST:
-        raise AssertionError("the drill-down must show catalog.CHECKLIST, in its order")
-
-    top: list[Panel] = []
-    for signal, (title, description) in checks.items():
-        if signal == "nixl_transfers_absent":
-            query, texts, colors = Query("nixl_status", {}, model), catalog.NIXL_STATES, NIXL_COLORS
-        else:
-            query = Query("checklist_status", {"signal": signal}, model)
-            texts, colors = catalog.CHECK_STATES, CHECK_COLORS
-        top.append(Panel("stat", title, description, (query,), states=states(texts, colors),
-                         no_value=NOT_EVALUATED, width=4, height=5, key=f"check-{signal}"))
+    # One status panel per check record, then the verdict.
+    top = [Panel("stat", c.title, c.description(cfg), (Query(c.status_signal, c.status_variant, model),),
+                 states=states(c.status), no_value=NOT_EVALUATED, width=4, height=5, key=c.panel_key)
+           for c in checks.CHECKS]
     top.append(Panel(
         "stat", "Verdict",
         "The checks combined. DISAGGREGATED: P/D deployed and KV cache moving. COLLAPSED TO "
@@ -119,8 +75,8 @@ def dashboard(cfg: Config) -> Dashboard:
         "prompt (the post-mortem). AGGREGATED BY DESIGN: no prefill pods. NO TRAFFIC: too few "
         "requests to tell. CANNOT TELL: prefill works but no NIXL metrics (vLLM older than 0.11.1 or "
         "another connector). Healthy P/D: DISAGGREGATED.",
-        (Query("verdict", {}, model),), states=states(catalog.VERDICTS, VERDICT_COLORS),
-        no_value=NOT_EVALUATED, width=4, height=5, key="verdict", link=ids.COORDINATOR))
+        (Query("verdict", {}, model),), states=states(Verdict),
+        no_value=NOT_EVALUATED, width=4, height=5, key=ids.VERDICT_PANEL, link=ids.COORDINATOR))
     checklist = Row("Is this deployment actually disaggregated?", tuple(top))
 
     tol = s["ttft_equal_tolerance"]
@@ -194,7 +150,7 @@ def dashboard(cfg: Config) -> Dashboard:
     ))
     alerts = Row("Alerts", (
         Panel("table", "Firing P/D alerts",
-              f"This project's alerts ({catalog.ALERT_NAME_PREFIX}*) firing now for the selected "
+              f"This project's alerts ({signals.ALERT_NAME_PREFIX}*) firing now for the selected "
               "namespaces, with their labels; each alert's runbook links back to the panel that "
               "confirms it. Healthy: empty.",
               (Query("pd_alerts_firing", {}, "", ("alerts",)),), unit="short", width=24, height=6,

@@ -1,10 +1,10 @@
 """Performance: latency, throughput and caches of a llm-d deployment, split by role so P/D requests
-are never counted twice. Data only; dashboards/common.py does the rest."""
+are never counted twice. Data only; dashboards/builder.py renders it."""
 
 from typing import Any
 
 from dashboards import ids
-from dashboards.common import Dashboard, Panel, Query, Row, above, legend, nearest_quantile, pname, quantiles
+from dashboards.spec import Dashboard, Panel, Query, Row, above, legend, nearest_quantile, pname, quantiles
 
 Config = dict[str, Any]
 UID = ids.PERFORMANCE

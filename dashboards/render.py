@@ -1,10 +1,14 @@
-"""Render the three dashboards to build/dashboards/<uid>.json, and find panels for links."""
+"""The three dashboards: built into the model from their specs, then written to
+build/dashboards/<uid>.json from it."""
 
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from dashboards import coordinator, drilldown, performance
-from dashboards.common import Built, Dashboard, build, panel_path, render_json
+from dashboards.builder import build, render_json
+from dashboards.spec import Dashboard
+from pdobs.build.model import BuildModel, DashboardModel
 
 Config = dict[str, Any]
 MODULES: tuple[ModuleType, ...] = (performance, coordinator, drilldown)
@@ -14,18 +18,10 @@ def specs(cfg: Config) -> list[Dashboard]:
     return [m.dashboard(cfg) for m in MODULES]
 
 
-def build_all(cfg: Config) -> dict[str, Built]:
+def build_all(cfg: Config) -> Mapping[str, DashboardModel]:
     all_specs = specs(cfg)
     return {spec.uid: build(cfg, spec, all_specs) for spec in all_specs}
 
 
-def render(cfg: Config) -> dict[str, str]:
-    return {f"dashboards/{uid}.json": render_json(built.json) for uid, built in build_all(cfg).items()}
-
-
-def panel_url(cfg: Config, uid: str, key: str) -> str:
-    """Link to one panel (for alert runbooks and annotations): absolute when grafana.url is set."""
-    built = build_all(cfg)[uid]
-    if key not in built.ids:
-        raise KeyError(f"dashboard {uid} has no panel {key!r}; known: {sorted(built.ids)}")
-    return cfg["grafana"]["url"].rstrip("/") + panel_path(uid, built.ids[key])
+def render(cfg: Config, model: BuildModel) -> dict[str, str]:
+    return {f"dashboards/{uid}.json": render_json(dict(board.json)) for uid, board in model.dashboards.items()}

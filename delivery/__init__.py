@@ -1,6 +1,10 @@
-"""Delivery: turn the rendered dashboards and rules into what Grafana, Kubernetes and Alertmanager
-take (file provisioning, import-by-hand JSON, manifests, a routing config).
+"""Delivery: turn the build model's dashboards and rules into what Grafana, Kubernetes and
+Alertmanager take (file provisioning, import-by-hand JSON, manifests, a routing config).
 
-These renderers run after the others (`pdobs.artefacts.POST_RENDERERS`) and read their output, so
-a dashboard or rule is written once and only repackaged here.
+Each renderer here reads the model (pdobs/build/model.py), so a dashboard or rule is made once
+and only repackaged here: nothing is rendered again or parsed back from a file.
 """
+
+
+class RenderError(Exception):
+    """Rendered content that cannot be delivered (too large, placeholders left); one line."""

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from alerts import runbooks
-from delivery.inputs import RenderError
-from pdobs import artefacts, config_docs, demo, doctor, output, push
+from delivery import RenderError
+from pdobs import config_docs, demo, doctor, output, push
+from pdobs.build import make
 from pdobs.core import config, paths
 
 
@@ -79,7 +80,7 @@ def unknown_options(p: Parser, argv: Sequence[str]) -> list[str]:
 
 def _render(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    files = artefacts.render_all(cfg)
+    files = make.build(cfg)
     output.write_tree(args.out, files)
     print(f"wrote {len(files)} files to {args.out}")
     return 0

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from pdobs.checks import Verdict
 from pdobs.core import config, paths
 from pdobs.doctor import diagnose, report, write_report
 from pdobs.doctor.client import Credentials, Prometheus
@@ -22,10 +23,9 @@ from simulator.serve import ScenarioPrometheus, serve_scenario
 
 Config = dict[str, Any]
 DEFAULT_SCENARIO = "collapsed"
-# The doctor's verdict text for each scenario truth's `expected_verdict`.
-TRUTH_VERDICT = {"DISAGGREGATED": "DISAGGREGATED", "COLLAPSED": "COLLAPSED TO AGGREGATED",
-                 "AGGREGATED_BY_DESIGN": "AGGREGATED BY DESIGN", "NO_TRAFFIC": "NO TRAFFIC",
-                 "CANNOT_TELL": "CANNOT TELL"}
+# The doctor's verdict text for each scenario truth's `expected_verdict` (the simulator names
+# verdicts as the Verdict enum does).
+TRUTH_VERDICT = {v.name: v.text for v in Verdict}
 RULE_FILES = ("prometheus/recording-rules.yaml", "prometheus/alerts.yaml")
 
 

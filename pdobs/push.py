@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from delivery import inputs
-from pdobs import artefacts
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.grafana_client import GrafanaClient, GrafanaError
 
@@ -78,7 +77,7 @@ def check_url(url: str) -> list[str]:
 
 
 def rendered_dashboards(cfg: Config) -> dict[str, dict[str, Any]]:
-    dashboards = inputs.dashboards(artefacts.render_all(cfg))
+    dashboards = {uid: dict(board.json) for uid, board in sorted(make.model(cfg).dashboards.items())}
     if not dashboards:
         raise PushUsageError("the build renders no dashboards; nothing to push")
     return dashboards

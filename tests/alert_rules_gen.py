@@ -70,8 +70,8 @@ if str(ROOT) not in sys.path:
 
 from alerts import definitions  # noqa: E402
 from alerts import render as alert_render  # noqa: E402
-from dashboards import render as dashboard_render  # noqa: E402
-from pdobs import catalog, cli, output  # noqa: E402
+from pdobs import cli, output, signals  # noqa: E402
+from pdobs.build import make  # noqa: E402
 from pdobs.core import config, promql  # noqa: E402
 from simulator import render_promtool, scenarios  # noqa: E402
 
@@ -270,12 +270,9 @@ _PANEL = re.compile(r"\{panel:([a-z0-9-]+):([^}]+)\}")
 
 
 def _panel_ids(cfg: Mapping[str, Any]) -> dict[tuple[str, str], int]:
-    """(dashboard uid, panel title) -> panel id, read from the rendered dashboards."""
-    def flat(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [x for p in panels for x in (p, *flat(p.get("panels", [])))]
-
-    return {(uid, p["title"]): p["id"] for uid, built in dashboard_render.build_all(dict(cfg)).items()
-            for p in flat(built.json["panels"])}
+    """(dashboard uid, panel title) -> panel id, from the build model's panel index."""
+    return {(uid, ref.title): ref.id for uid, board in make.model(dict(cfg)).dashboards.items()
+            for ref in board.panels.values()}
 
 
 def _panel_id(ids: Mapping[tuple[str, str], int]) -> Callable[[re.Match[str]], str]:
@@ -319,7 +316,7 @@ def alert_cases(cfg: Mapping[str, Any], case: Mapping[str, Any], times: TimeCont
 
 def expr_cases(cfg: Mapping[str, Any], case: Mapping[str, Any], times: TimeContext) -> list[dict[str, Any]]:
     if "signal" in case:
-        expr = catalog.query(catalog.context(dict(cfg)), case["signal"], **(case.get("variant") or {}))
+        expr = signals.query(signals.context(dict(cfg)), case["signal"], **(case.get("variant") or {}))
     else:
         expr = case["expr"]
     if "round" in case:

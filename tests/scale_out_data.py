@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.victoriametrics import VictoriaMetricsServer, replay_rules
+from pdobs.build import make
 from pdobs.core import config, promql
 from recording_rules import render as recording_rules
 from simulator import render_victoriametrics, scenarios
@@ -67,7 +68,7 @@ def end_time() -> float:
 
 def write_rules(cfg: dict[str, Any], workdir: Path) -> Path:
     path = workdir / "recording-rules.yaml"
-    path.write_text(recording_rules.render(cfg)["prometheus/recording-rules.yaml"])
+    path.write_text(make.build(cfg)[recording_rules.RULE_FILE])
     return path
 
 

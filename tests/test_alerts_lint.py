@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from alerts import definitions, render
-from dashboards import render as dashboard_render
-from pdobs import catalog
+from pdobs import checks, signals
+from pdobs.build import make
 from pdobs.core import config, paths, promql
 from pdobs.servers import tools
 from recording_rules import render as recording
@@ -24,7 +24,7 @@ ABSENCE = re.compile(r"\babsent(?:_over_time)?\s*\(|\bunless\b")
 
 
 def _rules(cfg: dict) -> list[dict]:
-    doc = yaml.safe_load(render.render(cfg)[render.RULE_FILE])
+    doc = yaml.safe_load(make.build(cfg)[render.RULE_FILE])
     return [r for g in doc["groups"] for r in g["rules"]]
 
 
@@ -97,8 +97,8 @@ def test_for_is_at_least_two_scrapes_where_absence_can_fire_it(cfg):
 
 def test_alerts_read_only_recorded_namespace_level_series(cfg):
     """Alerts read the recording rules (no raw metric, no per-pod series in an alert path)."""
-    recorded = {r["record"] for g in recording.rule_groups(cfg) for r in g["rules"]}
-    level_of = {s.record: s.level for s in catalog.signals(cfg).values() if s.record}
+    recorded = {r.record for g in recording.rule_groups(cfg) for r in g.rules}
+    level_of = {s.record: s.level for s in signals.signals(cfg).values() if s.record}
     for rule in _rules(cfg):
         used = set(RECORDED.findall(rule["expr"]))
         assert used, f"{rule['alert']} reads no recorded series"
@@ -124,16 +124,16 @@ def test_dashboard_link_only_when_grafana_is_configured(cfg):
 
 def test_dashboard_links_use_the_dashboards_variables_and_panels():
     cfg = config.load(overrides={"grafana": {"url": "https://g.example"}, "multi_cluster": True})
-    boards = dashboard_render.build_all(cfg)
+    model = make.model(cfg)
     for rule in _rules(cfg):
         alert = definitions.BY_NAME[rule["alert"]]
-        board = boards[alert.link.dashboard].json
+        board = model.dashboards[alert.link.dashboard].json
         names = {v["name"] for v in board["templating"]["list"]}
         link = rule["annotations"]["dashboard_url"]
         assert set(re.findall(r"[?&]var-([a-z_]+)=", link)) <= names, rule["alert"]
         panel_id = int(re.search(r"viewPanel=(\d+)", link).group(1))
         titles = {p["id"]: p["title"] for p in _flat(board["panels"])}
-        assert titles.get(panel_id) == alert.link.panel, rule["alert"]
+        assert titles.get(panel_id) == model.dashboards[alert.link.dashboard].panel(alert.link.panel).title
 
 
 def _flat(panels: list[dict]) -> list[dict]:
@@ -143,13 +143,17 @@ def _flat(panels: list[dict]) -> list[dict]:
     return out
 
 
-def test_checklist_words_cover_the_five_signals():
-    assert set(definitions.CHECKLIST_TEXT) == set(catalog.CHECKLIST)
+def test_every_check_names_an_alert_that_exists():
+    for check in checks.CHECKS:
+        assert check.alert in definitions.BY_NAME, check.name
+    for verdict in checks.Verdict:
+        assert verdict.alert is None or verdict.alert in definitions.BY_NAME, verdict
 
 
 @pytest.mark.parametrize("line", sorted(tools.PROMTOOLS))
 def test_promtool_check_rules_passes(line: str, tmp_path: Path):
-    files = {**recording.render(config.load()), **render.render(config.load())}
+    every = make.build(config.load())
+    files = {rel: every[rel] for rel in (recording.RULE_FILE, render.RULE_FILE)}
     written = []
     for rel, text in files.items():
         path = tmp_path / Path(rel).name
@@ -164,12 +168,18 @@ def test_promtool_check_rules_passes(line: str, tmp_path: Path):
 # --- the config drives the rules --------------------------------------------------------------
 
 
-def test_changing_for_in_a_user_config_changes_the_rendered_rule(tmp_path: Path):
+def _build_with(tmp_path: Path, user_config: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """build.py run with a user config file, as a user runs it."""
     user = tmp_path / "my.yaml"
-    user.write_text("alerts:\n  PDKVTransferAbsent: {for: 7m, keep_firing_for: 0s}\n")
+    user.write_text(user_config)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(paths.ROOT / "build.py"), "--config", str(user), "--out", str(out)],
                           capture_output=True, text=True, cwd=paths.ROOT)
+    return proc, out
+
+
+def test_changing_for_in_a_user_config_changes_the_rendered_rule(tmp_path: Path):
+    proc, out = _build_with(tmp_path, "alerts:\n  PDKVTransferAbsent: {for: 7m, keep_firing_for: 0s}\n")
     assert proc.returncode == 0, proc.stderr
     rules = {r["alert"]: r for g in yaml.safe_load((out / render.RULE_FILE).read_text())["groups"]
              for r in g["rules"]}
@@ -196,7 +206,7 @@ def test_severity_thresholds_and_switches_come_from_the_config():
     assert "(bound 250ms)" in rules["PDKVTransferSlow"]["annotations"]["description"]
     assert rules["PDKVTransferExpiredRequests"]["expr"].endswith("> 0.07")
     assert rules["PDKVTransferAbsent"]["annotations"]["runbook_url"] == "https://wiki/pdkvtransferabsent"
-    doc = yaml.safe_load(render.render(cfg)[render.RULE_FILE])
+    doc = yaml.safe_load(make.build(cfg)[render.RULE_FILE])
     assert doc["groups"][0]["interval"] == "15s"
 
 
@@ -209,19 +219,18 @@ def test_shared_signal_thresholds_reach_the_alerts():
 
 def test_all_alerts_disabled_renders_an_empty_file():
     cfg = config.load(overrides={"alerts": {a.name: {"enabled": False} for a in definitions.ALERTS}})
-    assert yaml.safe_load(render.render(cfg)[render.RULE_FILE]) == {"groups": []}
+    assert yaml.safe_load(make.build(cfg)[render.RULE_FILE]) == {"groups": []}
 
 
 def test_slow_alert_without_a_recorded_p95_is_a_config_error(tmp_path: Path):
-    user = tmp_path / "my.yaml"
-    user.write_text("signals: {quantiles: [0.5, 0.99]}\n")
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(paths.ROOT / "build.py"), "--config", str(user), "--out", str(out)],
-                          capture_output=True, text=True, cwd=paths.ROOT)
+    proc, out = _build_with(tmp_path, "signals: {quantiles: [0.5, 0.99]}\n")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "alerts.PDKVTransferSlow" in proc.stderr and "0.95" in proc.stderr
     assert not out.exists()
+    # Config validation says so, before anything renders.
+    with pytest.raises(config.ConfigError, match=r"alerts\.PDKVTransferSlow.*0\.95"):
+        config.load(overrides={"signals": {"quantiles": [0.5, 0.99]}})
     # Disabling the alert is the other way out.
     cfg = config.load(overrides={"signals": {"quantiles": [0.5, 0.99]},
                                  "alerts": {"PDKVTransferSlow": {"enabled": False}}})

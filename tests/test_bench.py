@@ -13,7 +13,7 @@ from bench.query_cost import panel_queries
 from dashboards import render
 from harness.grafana_query import request
 from harness.truth import EXPECT
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core import config
 from simulator import scenarios
 
@@ -73,7 +73,7 @@ def test_raw_form_of_every_panel_reads_no_recorded_series():
     queries = list(panel_queries(cfg))
     built = render.build_all(cfg)
     assert len(queries) == sum(len(p.get("targets", [])) for b in built.values() for p in b.json["panels"])
-    records = {s.record for s in catalog.signals(cfg).values() if s.record}
+    records = {s.record for s in signals.signals(cfg).values() if s.record}
     for q in queries:
         assert not any(r in q.raw for r in records), f"{q.dashboard} / {q.panel}: {q.raw[:200]}"
     assert sum(q.raw != q.recorded for q in queries) > len(queries) / 2

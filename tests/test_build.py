@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pdobs import artefacts, cli, output
+from pdobs import cli, output
+from pdobs.build import make
 from pdobs.core import paths
 
 
@@ -61,10 +62,10 @@ def test_failed_render_leaves_previous_output(tmp_path: Path, monkeypatch: pytes
     assert cli.main(["--out", str(out)]) == 0
     before = _digest(out)
 
-    def broken(cfg: dict) -> dict[str, str]:
+    def broken(cfg: dict, model: object) -> dict[str, str]:
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setattr(artefacts, "RENDERERS", [*artefacts.RENDERERS, broken])
+    monkeypatch.setattr(make, "FILE_STEPS", (*make.FILE_STEPS, broken))
     assert cli.main(["--out", str(out)]) == 1
     assert _digest(out) == before
 

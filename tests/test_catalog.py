@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdobs import catalog
+from pdobs import signals
+from pdobs.build import make
 from pdobs.core import config, paths
 from pdobs.servers import tools
 from recording_rules import render
@@ -22,7 +23,7 @@ CONSUMERS = ("alerts", "dashboards", "recording_rules", "pdobs", "scaleout")
 
 
 def _groups(cfg: dict) -> list[dict]:
-    return render.rule_groups(cfg)
+    return [g.as_dict() for g in render.rule_groups(cfg)]
 
 
 def test_record_names_follow_level_metric_operations():
@@ -48,7 +49,7 @@ def test_metric_names_live_only_in_the_catalog():
     offenders = []
     for package in CONSUMERS:
         for path in (paths.ROOT / package).rglob("*.py"):
-            if path.name == "catalog.py" and path.parent.name == "pdobs":
+            if path.parent == paths.ROOT / "pdobs" / "signals":
                 continue
             for match in METRIC_PREFIXES.finditer(path.read_text()):
                 offenders.append(f"{path.relative_to(paths.ROOT)}: {match.group(0)}")
@@ -72,30 +73,30 @@ def test_multi_cluster_groups_every_aggregation_by_cluster():
 
 def test_label_role_mode_selects_by_the_role_label():
     cfg = config.load(overrides={"roles": {"mode": "label", "label": {"name": "role_x", "prefill": "p"}}})
-    expr = catalog.expression(catalog.context(cfg), "requests", role="prefill")
+    expr = signals.expression(signals.context(cfg), "requests", role="prefill")
     assert 'role_x="p"' in expr and "pod=~" not in expr
 
 
 def test_selectors_and_thresholds_come_from_the_config():
     cfg = config.load(overrides={"selectors": {"vllm": 'job=~".*ms.*"'}, "signals": {"min_request_rate": 0.7}})
-    ctx = catalog.context(cfg, inline=True)
-    expr = catalog.query(ctx, "checklist", signal="prefill_idle")
+    ctx = signals.context(cfg, inline=True)
+    expr = signals.query(ctx, "checklist", signal="prefill_idle")
     assert 'job=~".*ms.*"' in expr and "> 0.7" in expr
 
 
 def test_inlined_queries_read_no_recorded_series():
     cfg = config.load()
-    ctx = catalog.context(cfg, inline=True, scope={"namespace": ("=", "ns1")})
-    for name, sig in catalog.signals(cfg).items():
+    ctx = signals.context(cfg, inline=True, scope={"namespace": ("=", "ns1")})
+    for name, sig in signals.signals(cfg).items():
         for variant in sig.variants:
-            expr = catalog.query(ctx, name, **variant)
+            expr = signals.query(ctx, name, **variant)
             assert not re.search(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", expr.replace("vllm:", "")), name
 
 
 @pytest.mark.parametrize("line", sorted(tools.PROMTOOLS))
 def test_promtool_accepts_the_recording_rules(line: str, tmp_path: Path):
     rules = tmp_path / "rules.yaml"
-    rules.write_text(render.render(config.load())["prometheus/recording-rules.yaml"])
+    rules.write_text(make.build(config.load())[render.RULE_FILE])
     proc = subprocess.run([str(tools.tool_path(tools.PROMTOOLS[line])), "check", "rules", str(rules)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -106,7 +107,7 @@ def test_promtool_accepts_the_recording_rules(line: str, tmp_path: Path):
 def test_namespace_level_signals_ignore_the_model_scope_when_inlined():
     cfg = config.load()
     scope = {"namespace": ("=", "ns1"), "model": ("=", "m1")}
-    inlined = catalog.query(catalog.context(cfg, scope=scope, inline=True), "vllm_pods_ns")
-    recorded = catalog.query(catalog.context(cfg, scope=scope), "vllm_pods_ns")
+    inlined = signals.query(signals.context(cfg, scope=scope, inline=True), "vllm_pods_ns")
+    recorded = signals.query(signals.context(cfg, scope=scope), "vllm_pods_ns")
     assert 'namespace="ns1"' in inlined and "m1" not in inlined
     assert "m1" not in recorded

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards import common as dashboard_common
-from pdobs import artefacts, output
+from dashboards import builder as dashboard_builder
+from pdobs import output
+from pdobs.build import make
 from pdobs.core import config, paths, promql
 from pdobs.servers import tools
 
@@ -74,7 +75,7 @@ def test_refused_with_one_short_line_naming_the_field(tmp_path: Path, text: str,
 
 def _build(tmp_path: Path, text: str) -> Path:
     out = tmp_path / "out"
-    output.write_tree(out, artefacts.render_all(_load_text(tmp_path, text)))
+    output.write_tree(out, make.build(_load_text(tmp_path, text)))
     return out
 
 
@@ -175,10 +176,10 @@ def test_durations_follow_prometheus_grammar():
 
 
 def test_dashboard_json_never_carries_nan_or_infinity():
-    assert dashboard_common.render_json({"a": 1.5}) == '{\n  "a": 1.5\n}\n'
+    assert dashboard_builder.render_json({"a": 1.5}) == '{\n  "a": 1.5\n}\n'
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError):
-            dashboard_common.render_json({"threshold": bad})
+            dashboard_builder.render_json({"threshold": bad})
 
 
 # --- hostile YAML -------------------------------------------------------------------------------

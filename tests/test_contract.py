@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from pdobs.artefacts import render_all
+from pdobs.build.make import build as render_all
 from pdobs.core import config
 from pdobs.doctor import diagnose
 from pdobs.servers.prometheus import PrometheusServer

@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 import requests
 
-from dashboards import common, ids, render
+from dashboards import builder, ids, render
 from dashboards.features import FEATURES
-from pdobs import catalog
+from dashboards.spec import Panel, Query
+from pdobs import checks, signals
+from pdobs.build import make
+from pdobs.checks import NEUTRAL
 from pdobs.core import config
 from pdobs.servers.prometheus import PrometheusServer
 from recording_rules import render as recording_rules
@@ -112,7 +115,7 @@ def dashboards(cfg) -> dict[str, dict]:
 
 def _rules(cfg: dict, folder: Path) -> Path:
     path = folder / "recording-rules.yaml"
-    path.write_text(recording_rules.render(cfg)["prometheus/recording-rules.yaml"])
+    path.write_text(make.build(cfg)[recording_rules.RULE_FILE])
     return path
 
 
@@ -146,7 +149,7 @@ def has_data(result: list[dict]) -> bool:
     return bool(last_values(result))
 
 
-def spec_queries(cfg: dict) -> Iterator[tuple[str, common.Panel, common.Query, int]]:
+def spec_queries(cfg: dict) -> Iterator[tuple[str, Panel, Query, int]]:
     for spec in render.specs(cfg):
         for row in spec.rows:
             for panel in row.panels:
@@ -238,7 +241,7 @@ def test_healthy_every_panel_has_data(loaded, cfg, namespace):
     missing, exempt, titles = [], [], set()
     for uid, panel, query, _ in spec_queries(cfg):
         titles.add((uid, panel.title))
-        expr = catalog.query(common.dashboard_context(cfg), query.signal, **query.variant)
+        expr = signals.query(builder.dashboard_context(cfg), query.signal, **query.variant)
         got = has_data(run(loaded, namespace, expr))
         needed = set(query.needs) <= present
         if needed and not got:
@@ -248,7 +251,7 @@ def test_healthy_every_panel_has_data(loaded, cfg, namespace):
             # A query exempted for a feature the scenario lacks must then be empty, not silently
             # reading something else; its panel says why.
             assert not got or "alerts" in query.needs, f"{panel.title}: data without {query.needs}"
-            assert common.no_value_text(panel) != "", panel.title
+            assert builder.no_value_text(panel) != "", panel.title
     assert not missing, f"{namespace}: panels without data:\n" + "\n".join(missing)
     # The exemptions are exactly what the features explain, and never the bulk of the dashboards.
     assert all(set(n) <= set(FEATURES) for *_, n in exempt)
@@ -266,7 +269,7 @@ def test_healthy_status_panels_are_green(loaded, dashboards, namespace):
     else:  # healthy P/D on a vLLM without NIXL metrics: say so, never red
         assert verdict == [("CANNOT TELL", "orange")]
         assert kv == [("NO METRICS", "orange")]
-    for signal in catalog.CHECKLIST[1:]:
+    for signal in [c.name for c in checks.CHECKS[1:]]:
         title = next(p["title"] for p in panels(dashboards[ids.DRILLDOWN])
                      if f'signal="{signal}"' in p["targets"][0]["expr"])
         assert shown(loaded, dashboards, ids.DRILLDOWN, title, namespace) == [("PASS", "green")], title
@@ -279,7 +282,7 @@ def test_collapsed_reads_absent_failing_and_collapsed(loaded, dashboards, namesp
     assert shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace) == [("ABSENT", "red")]
     drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[0]["title"], namespace) == [("ABSENT", "red")]
-    for signal, panel in zip(catalog.CHECKLIST[1:], drill[1:5], strict=True):
+    for signal, panel in zip([c.name for c in checks.CHECKS[1:]], drill[1:5], strict=True):
         expected = ("FAIL", "red") if truth[signal] else ("PASS", "green")
         assert shown(loaded, dashboards, ids.DRILLDOWN, panel["title"], namespace) == [expected], panel["title"]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[5]["title"], namespace) == [
@@ -290,7 +293,7 @@ def test_collapsed_is_the_post_mortem_all_five_signals(loaded):
     # The collapse scenarios hold every one of the five signals, so the previous test saw five FAILs.
     for namespace in COLLAPSED:
         truth = loaded.built[namespace].truth
-        assert all(truth[s] for s in catalog.CHECKLIST[1:]), namespace
+        assert all(truth[s] for s in [c.name for c in checks.CHECKS[1:]]), namespace
 
 
 @pytest.mark.parametrize("namespace", COLLAPSED)
@@ -309,13 +312,13 @@ def test_collapsed_ttft_legs_show_the_collapse(loaded, cfg, dashboards, namespac
 def test_aggregated_says_not_deployed_rather_than_red(loaded, dashboards, namespace):
     assert loaded.built[namespace].truth["expected_verdict"] == "AGGREGATED_BY_DESIGN"
     assert shown(loaded, dashboards, ids.COORDINATOR, "KV transfer status", namespace) == [
-        ("NOT DEPLOYED", common.NEUTRAL)]
+        ("NOT DEPLOYED", NEUTRAL)]
     drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
     for panel in drill[:5]:
         assert shown(loaded, dashboards, ids.DRILLDOWN, panel["title"], namespace) == [
-            ("NOT DEPLOYED", common.NEUTRAL)], panel["title"]
+            ("NOT DEPLOYED", NEUTRAL)], panel["title"]
     assert shown(loaded, dashboards, ids.DRILLDOWN, drill[5]["title"], namespace) == [
-        ("AGGREGATED BY DESIGN", common.NEUTRAL)]
+        ("AGGREGATED BY DESIGN", NEUTRAL)]
     # No stat panel anywhere turns red, and every P/D-only panel explains its empty result.
     for uid, data in dashboards.items():
         for panel in panels(data):
@@ -330,18 +333,18 @@ def test_aggregated_pd_panels_are_empty_with_a_reason(loaded, cfg, namespace):
     for uid, panel, query, _ in spec_queries(cfg):
         if not ({"pd", "nixl", "nixl_expired"} & set(query.needs)):
             continue
-        expr = catalog.query(common.dashboard_context(cfg), query.signal, **query.variant)
+        expr = signals.query(builder.dashboard_context(cfg), query.signal, **query.variant)
         assert not has_data(run(loaded, namespace, expr)), f"{uid} / {panel.title}"
-        text = common.no_value_text(panel)
+        text = builder.no_value_text(panel)
         assert "P/D" in text or "NIXL" in text, f"{uid} / {panel.title}: {text}"
 
 
 def test_checklist_codes_match_the_simulators_truth_over_time(loaded, cfg):
     # Not just the last value: over the whole queried window each scenario keeps its verdict.
-    ctx = common.dashboard_context(cfg)
+    ctx = builder.dashboard_context(cfg)
     names = {"DISAGGREGATED": 0, "COLLAPSED": 1, "AGGREGATED_BY_DESIGN": 2, "NO_TRAFFIC": 3, "CANNOT_TELL": 4}
     for namespace, scenario in loaded.built.items():
-        result = run(loaded, namespace, catalog.query(ctx, "verdict"))
+        result = run(loaded, namespace, signals.query(ctx, "verdict"))
         values = {float(v) for series in result for _, v in series["values"]}
         assert values == {names[scenario.truth["expected_verdict"]]}, (namespace, values)
         assert not any(math.isnan(v) for v in values)

@@ -110,7 +110,7 @@ def test_collapse_inhibits_exactly_the_components_it_explains(default_config):
             # Alertmanager compares `equal` labels as strings, missing = "": match on exactly the
             # labels both alerts carry, or a component never matches its verdict.
             assert sorted(rule["equal"]) == sorted(shared), target
-    assert targets == set(alertmanager.EXPLAINED_BY_COLLAPSE) & names
+    assert targets == set(alertmanager.explained_by_collapse()) & names
 
 
 def test_explained_components_wait_longer_for_the_verdict(default_config):
@@ -118,7 +118,7 @@ def test_explained_components_wait_longer_for_the_verdict(default_config):
     (ours,) = yaml.safe_load(path.read_text())["route"]["routes"]
     first = ours["routes"][0]
     names = {a.name for a in ALERTS}
-    explained = "|".join(n for n in alertmanager.EXPLAINED_BY_COLLAPSE if n in names)
+    explained = "|".join(n for n in alertmanager.explained_by_collapse() if n in names)
     assert first["matchers"] == [f'alertname=~"{explained}"']
     assert first["group_wait"] == cfg["alertmanager"]["explained_group_wait"]
     assert first["routes"] == ours["routes"][1:], "same receivers as every other alert of ours"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pdobs import artefacts, cli
+from pdobs import cli
+from pdobs.build import make
 from pdobs.core import config, paths
 from pdobs.servers import tools
 
@@ -102,5 +103,5 @@ def test_secret_paths_are_the_configured_ones():
     text = DOC.read_text()
     assert cfg["pagerduty"]["routing_key_file"] in text and cfg["slack"]["api_url_file"] in text
     kps = config.load(overrides={"alertmanager": {"templates": ["/etc/alertmanager/config/*.tmpl"]}})
-    files = artefacts.render_all(kps)
+    files = make.build(kps)
     assert "/etc/alertmanager/config/*.tmpl" in files["alertmanager/alertmanager.yaml"]

@@ -8,11 +8,12 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from delivery_support import DASHBOARD_UIDS, FIXTURE_UID, fixture_renderer, render
+from delivery_support import DASHBOARD_UIDS, FIXTURE_UID, fixture_dashboard, fixture_json, render
 
-from delivery import grafana
-from delivery.inputs import RenderError
-from pdobs import artefacts, cli
+from delivery import RenderError, grafana
+from pdobs import cli
+from pdobs.build import make
+from pdobs.build.model import BuildModel
 from pdobs.core import config
 
 # The file provider's fields as Grafana documents them (administration/provisioning, "Dashboards").
@@ -143,16 +144,17 @@ def test_every_rendered_dashboard_is_provisioned(built):
 
 def test_a_dashboard_with_import_placeholders_fails_the_build_and_writes_nothing(tmp_path: Path,
                                                                                 monkeypatch: pytest.MonkeyPatch):
-    def exported(cfg: dict[str, Any]) -> dict[str, str]:
-        model = json.loads(fixture_renderer(cfg)[f"dashboards/{FIXTURE_UID}.json"])
-        return {f"dashboards/{FIXTURE_UID}.json": json.dumps(grafana.import_form(cfg, model))}
+    real = make.model
 
-    monkeypatch.setattr(artefacts, "RENDERERS", [*artefacts.RENDERERS, exported])
+    def exported(cfg: dict[str, Any]) -> BuildModel:
+        return real(cfg).with_dashboards(fixture_dashboard(grafana.import_form(cfg, fixture_json())))
+
+    monkeypatch.setattr(make, "model", exported)
     out = tmp_path / "out"
     assert cli.main(["--out", str(out)]) == 2
     assert not out.exists()
     with pytest.raises(RenderError, match="placeholders"):
-        artefacts.render_all(config.load())
+        make.build(config.load())
 
 
 # --- import by hand ------------------------------------------------------------------------------

@@ -16,10 +16,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from delivery_support import DASHBOARD_UIDS, fixture_renderer, render
+from delivery_support import DASHBOARD_UIDS, fixture_json, render, with_fixture
 
-from delivery import grafana, kubernetes
-from delivery.inputs import RenderError
+from delivery import RenderError, grafana, kubernetes
 from pdobs.core import config
 from pdobs.servers import tools
 
@@ -244,12 +243,9 @@ def test_grafana_operator_dashboard_imports_with_the_datasource_mapping(built, u
 def test_a_dashboard_over_the_object_limit_fails_the_build():
     cfg = config.load()
 
-    def huge(c: dict[str, Any]) -> dict[str, str]:
-        model = json.loads(fixture_renderer(c)["dashboards/pd-delivery-fixture.json"])
-        model["description"] = "x" * KUBERNETES_OBJECT_LIMIT
-        return {"dashboards/pd-delivery-fixture.json": json.dumps(model)}
-
-    from pdobs import artefacts
+    huge = fixture_json()
+    huge["description"] = "x" * KUBERNETES_OBJECT_LIMIT
+    from pdobs.build import make
 
     with pytest.raises(RenderError, match="1 MiB"):
-        artefacts.render_all(cfg, extra=[huge])
+        make.files(cfg, with_fixture(cfg, huge))

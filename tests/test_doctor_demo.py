@@ -9,6 +9,7 @@ import requests
 
 from alerts import render as alert_rules
 from pdobs import cli, demo
+from pdobs.build import make
 from pdobs.core import config, paths
 from recording_rules import render as recording_rules
 
@@ -17,7 +18,8 @@ from recording_rules import render as recording_rules
 def build_dir(tmp_path):
     """The rule files `make build` writes, enough for the demo to load and list them."""
     cfg = config.load()
-    files = {**recording_rules.render(cfg), **alert_rules.render(cfg)}
+    every = make.build(cfg)
+    files = {rel: every[rel] for rel in (recording_rules.RULE_FILE, alert_rules.RULE_FILE)}
     for rel in demo.RULE_FILES:
         (tmp_path / "build" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "build" / rel).write_text(files[rel])

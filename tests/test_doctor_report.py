@@ -21,7 +21,8 @@ from test_doctor_scenarios import expected_exit, expected_status
 
 from alerts import render as alert_rules
 from harness.truth import EXPECT
-from pdobs import catalog, cli
+from pdobs import checks, cli, signals
+from pdobs.build import make
 from pdobs.core import config, promql
 from pdobs.demo import TRUTH_VERDICT
 from pdobs.doctor import history
@@ -52,7 +53,8 @@ def _scenario() -> scenarios.Scenario:
 @pytest.fixture(scope="module")
 def rule_files(tmp_path_factory):
     out = tmp_path_factory.mktemp("report-rules")
-    files = {**recording_rules.render(CFG), **alert_rules.render(CFG)}
+    built = make.model(CFG)
+    files = {**recording_rules.render(CFG, built), **alert_rules.render(CFG, built)}
     paths = []
     for rel in ("prometheus/recording-rules.yaml", "prometheus/alerts.yaml"):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +180,7 @@ def test_timeline_shows_when_it_collapsed(served, reports):
 @pytest.mark.parametrize("ns", NAMESPACES)
 def test_every_signal_over_time_follows_the_truth(served, reports, ns):
     dep = _deployment(reports[ns][2])
-    assert [c["signal"] for c in dep["checks"]] == list(catalog.CHECKLIST)
+    assert [c["signal"] for c in dep["checks"]] == [c.name for c in checks.CHECKS]
     end_truth = served.scenario.truth["parts"][ns]
     for check in dep["checks"]:
         signal = check["signal"]
@@ -257,17 +259,17 @@ def test_a_plot_without_data_says_why_in_words(reports):
 
 def test_every_query_is_the_catalogs_and_is_on_the_page(reports):
     _, _, data, html, _ = reports["onset"]
-    ctx = catalog.context(CFG, scope={"namespace": ("=", "onset")}, inline=True)
+    ctx = signals.context(CFG, scope={"namespace": ("=", "onset")}, inline=True)
     dep = _deployment(data)
     for check in dep["checks"]:
         spec = history.PLOTS[check["signal"]]
         assert [q["promql"] for q in check["plot"]["queries"]] == [
-            catalog.query(ctx, line.signal, **line.variant) for line in spec.lines]
-        assert check["status_query"] == catalog.query(ctx, "checklist", signal=check["signal"])
+            signals.query(ctx, line.signal, **line.variant) for line in spec.lines]
+        assert check["status_query"] == signals.query(ctx, "checklist", signal=check["signal"])
     for plot in dep["latency"]:
         _, lines = history.LATENCY[plot["key"].removeprefix("latency-")]
-        assert [q["promql"] for q in plot["queries"]] == [catalog.query(ctx, ln.signal, **ln.variant) for ln in lines]
-    assert data["verdict_query"] == catalog.query(ctx, "verdict")
+        assert [q["promql"] for q in plot["queries"]] == [signals.query(ctx, ln.signal, **ln.variant) for ln in lines]
+    assert data["verdict_query"] == signals.query(ctx, "verdict")
     shown = visible_text(html)
     for check in dep["checks"]:
         for q in check["plot"]["queries"]:
@@ -354,7 +356,8 @@ def test_make_demo_writes_the_report_of_its_scenario(tmp_path):
     from pdobs import demo
 
     build = tmp_path / "build"
-    files = {**recording_rules.render(CFG), **alert_rules.render(CFG)}
+    built = make.model(CFG)
+    files = {**recording_rules.render(CFG, built), **alert_rules.render(CFG, built)}
     for rel in demo.RULE_FILES:
         (build / rel).parent.mkdir(parents=True, exist_ok=True)
         (build / rel).write_text(files[rel])

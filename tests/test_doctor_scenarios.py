@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from pdobs import catalog, cli
+from pdobs import checks, cli
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.demo import TRUTH_VERDICT
-from recording_rules import render as recording_rules
+from pdobs.signals import doctor as doctor_signals
 from simulator import scenarios
 
 ALERTS_FILE = "prometheus/alerts.yaml"
@@ -35,7 +36,7 @@ def expected_status(truth: dict, signal: str) -> str:
 
 def expected_exit(truth: dict) -> int:
     verdict = truth["expected_verdict"]
-    failing = {s for s in catalog.CHECKLIST if expected_status(truth, s) == "FAIL"}
+    failing = {c.name for c in checks.CHECKS if expected_status(truth, c.name) == "FAIL"}
     if verdict == "CANNOT_TELL":
         failing.discard("nixl_transfers_absent")  # no NIXL metrics to show it: undecided, not failing
     if verdict == "COLLAPSED" or failing:
@@ -64,10 +65,7 @@ def rule_files(tmp_path_factory):
     """Our rules as `make build` writes them, so the rules check sees them loaded."""
     cfg = config.load()
     out = tmp_path_factory.mktemp("doctor-rules")
-    files = recording_rules.render(cfg)
-    from alerts import render as alert_rules
-
-    files.update(alert_rules.render(cfg))
+    files = make.build(cfg)
     paths = []
     for rel in ("prometheus/recording-rules.yaml", ALERTS_FILE):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +125,8 @@ def test_verdict_and_every_signal_match_the_scenario_truth(served, report, name)
     dep = _deployment(report[1], ns)
     assert dep["verdict"] == TRUTH_VERDICT[truth["expected_verdict"]], dep["reason"]
     statuses = {c["signal"]: c["status"] for c in dep["checks"]}
-    assert list(statuses) == list(catalog.CHECKLIST)
-    assert statuses == {s: expected_status(truth, s) for s in catalog.CHECKLIST}, dep["checks"]
+    assert list(statuses) == [c.name for c in checks.CHECKS]
+    assert statuses == {c.name: expected_status(truth, c.name) for c in checks.CHECKS}, dep["checks"]
     assert dep["exit_code"] == expected_exit(truth)
     # The measured numbers are the quantities the truth describes.
     assert dep["prefill_pods"] + dep["decode_pods"] == truth["vllm_pods_up"]
@@ -166,9 +164,7 @@ def test_exit_code_and_text_for_one_namespace(capsys, served, name, verdict):
 
 def _drilldown_panel_ids() -> dict[str, int]:
     """Panel title -> id in the drill-down exactly as `make build` renders it."""
-    from dashboards import render as dashboards_render
-
-    rendered = json.loads(dashboards_render.render(config.load())["dashboards/pd-diagnostic-drilldown.json"])
+    rendered = json.loads(make.build(config.load())["dashboards/pd-diagnostic-drilldown.json"])
     return {p["title"]: p["id"] for p in rendered["panels"]}
 
 
@@ -186,6 +182,15 @@ def test_dashboard_link_opens_the_panel_that_shows_it(capsys, served, tmp_path, 
     link = (f"https://grafana.example/d/pd-diagnostic-drilldown?var-namespace={ns}"
             f"&var-model_name=Qwen%2FQwen3-0.6B&viewPanel={ids[panel]}")
     assert f"Dashboard: {link} (panel \"{panel}\")" in out
+
+
+def test_runbook_link_keeps_other_braces_of_the_configured_url(capsys, served, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("runbook_url: 'https://wiki.example/{space}/{alert}'\n")
+    code, out, _ = run_doctor(capsys, served.url, "--time", str(served.end_time), "--namespace",
+                              _namespace("collapsed"), "--config", str(cfg))
+    assert code == 1, out
+    assert "Runbook:   https://wiki.example/{space}/PDDisaggregationCollapsed\n" in out
 
 
 def _findings(data: dict, area: str, namespace: str | None = None) -> list[dict]:
@@ -227,7 +232,7 @@ def test_epp_family_is_the_one_the_scenario_exports(served, report, name):
     truth = served.scenario.truth["parts"][ns]
     (finding,) = _findings(report[1], "epp", ns)
     request_families = {f for f in finding["details"]["families"]
-                        if f.rstrip("*") in catalog.EPP_REQUEST_FAMILIES}
+                        if f.rstrip("*") in doctor_signals.EPP_REQUEST_FAMILIES}
     assert request_families == EPP_FAMILIES_OF[truth["epp_family"]], finding
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_support import fixture_renderer
+from delivery_support import with_fixture
 from grafana_api_server import GrafanaAPI
 
-from delivery import inputs
-from pdobs import artefacts, cli, push
+from pdobs import cli, push
 from pdobs.core import config
 from pdobs.grafana_client import GrafanaClient, GrafanaError
 from pdobs.servers.prometheus import free_port
@@ -23,7 +22,7 @@ FAST = "grafana:\n  push:\n    timeout_seconds: 0.5\n    retries: 2\n    backoff
 
 @pytest.fixture(scope="module")
 def dashboards() -> dict[str, dict[str, Any]]:
-    return inputs.dashboards(artefacts.render_all(config.load(), extra=[fixture_renderer]))
+    return {uid: dict(board.json) for uid, board in sorted(with_fixture(config.load()).dashboards.items())}
 
 
 @pytest.fixture(autouse=True)

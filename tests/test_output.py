@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pdobs import artefacts, cli, output
+from pdobs import cli, output
+from pdobs.build import make
 from pdobs.core import config, paths
 
 DASHBOARDS = "grafana/dashboards/pd-observability"
@@ -19,7 +20,7 @@ DASHBOARDS = "grafana/dashboards/pd-observability"
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
-    return artefacts.render_all(config.load())
+    return make.build(config.load())
 
 
 def _digest(folder: Path) -> dict[str, str]:

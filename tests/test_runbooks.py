@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from alerts import definitions, render, runbooks
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.servers import tools
 
@@ -17,7 +18,7 @@ PROMQL_BLOCK = re.compile(r"```promql\n(.*?)\n```", re.S)
 
 
 def _rules_by_name() -> dict[str, dict]:
-    doc = yaml.safe_load(render.render(config.load())[render.RULE_FILE])
+    doc = yaml.safe_load(make.build(config.load())[render.RULE_FILE])
     return {r["alert"]: r for g in doc["groups"] for r in g["rules"]}
 
 
@@ -44,12 +45,14 @@ def test_runbooks_are_in_step_with_the_catalog():
 
 def test_generated_section_holds_the_alert_expression_and_its_panel():
     cfg = config.load()
+    model = make.model(cfg)
     for alert in definitions.ALERTS:
         text = runbooks.path(alert.name).read_text()
         blocks = PROMQL_BLOCK.findall(text)
         assert len(blocks) == 1 + len(alert.confirm), alert.name
         assert 'namespace="<namespace>"' in blocks[0], alert.name
-        assert alert.link.panel in text and alert.link.dashboard in text, alert.name
+        panel = model.dashboards[alert.link.dashboard].panel(alert.link.panel)
+        assert f"panel *{panel.title}*" in text and f"viewPanel={panel.id}`" in text, alert.name
         assert f"fires after `{cfg['alerts'][alert.name]['for']}`" in text, alert.name
 
 
@@ -61,6 +64,15 @@ def test_a_changed_catalog_makes_the_runbooks_stale():
 def test_a_runbook_without_its_markers_is_refused():
     with pytest.raises(runbooks.RunbookError, match="generated section"):
         runbooks.updated("# PDPrefillIdle\nprose only\n", definitions.BY_NAME["PDPrefillIdle"], config.load())
+
+
+def test_a_brace_in_the_runbook_url_is_kept_as_written():
+    # One implementation fills the pattern for the alerts and the doctor; other braces stay.
+    cfg = config.load(overrides={"runbook_url": "https://wiki.example/{space}/{alert}?x={alert_lower}"})
+    model = make.model(cfg)
+    assert model.runbook_urls["PDPrefillIdle"] == "https://wiki.example/{space}/PDPrefillIdle?x=pdprefillidle"
+    for rule in model.alerts:
+        assert rule.annotations["runbook_url"] == model.runbook_urls[rule.name]
 
 
 def test_kv_transfer_runbook_names_the_known_causes():

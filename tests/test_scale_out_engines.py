@@ -21,7 +21,7 @@ import pytest
 
 import tests.scale_out_data as D
 from dashboards import render
-from pdobs import catalog
+from pdobs import checks, signals
 from pdobs.core import paths
 from pdobs.servers.prometheus import PrometheusServer
 from tests.dashboard_helpers import grafana_rate_interval, interpolate, regex_value, targets
@@ -132,9 +132,9 @@ def test_every_panel_of_cluster_b_shows_what_a_lone_healthy_twin_shows(engines):
 
 
 def test_each_clusters_status_reads_its_own_state(engines):
-    verdict = catalog.query(catalog.context(engines.cfg, scope={"cluster": ("=~", "$cluster"),
+    verdict = signals.query(signals.context(engines.cfg, scope={"cluster": ("=~", "$cluster"),
                                                                  "namespace": ("=~", "$namespace")}), "verdict")
-    codes = {name: code for code, name in catalog.VERDICTS.items()}
+    codes = {v.text: v.code for v in checks.Verdict}
     for where, expected in ((D.COLLAPSED, "COLLAPSED TO AGGREGATED"), (D.HEALTHY, "DISAGGREGATED")):
         values = {v for s in series(run(engines, "prometheus", verdict, where)).values() for v in s.values()}
         assert values == {codes[expected]}, (where, values)
@@ -185,8 +185,8 @@ def test_dashboard_variables_list_the_same_values_on_both_engines(engines):
 
 
 def _raw(e: Engines, name: str, where: tuple[str, str], **variant: str) -> str:
-    ctx = catalog.context(e.cfg, inline=True, scope={"cluster": ("=", where[0]), "namespace": ("=", where[1])})
-    return catalog.query(ctx, name, **variant)
+    ctx = signals.context(e.cfg, inline=True, scope={"cluster": ("=", where[0]), "namespace": ("=", where[1])})
+    return signals.query(ctx, name, **variant)
 
 
 def test_rate_of_a_series_younger_than_the_window_differs(engines):
@@ -205,7 +205,7 @@ def test_rate_of_a_series_younger_than_the_window_differs(engines):
 
 def test_nan_results_are_returned_by_prometheus_and_dropped_by_victoriametrics(engines):
     # The collapsed cluster's prefill pods finish nothing: their mean TTFT is 0/0.
-    expr = catalog.query(catalog.context(engines.cfg, scope={"cluster": ("=", D.COLLAPSED[0])}),
+    expr = signals.query(signals.context(engines.cfg, scope={"cluster": ("=", D.COLLAPSED[0])}),
                          "ttft_mean", role="prefill")
     prom = engines.prom.server.query(expr, engines.prom.end_time)
     assert len(prom) == 1 and prom[0]["value"][1] == "NaN"
@@ -217,7 +217,7 @@ def test_a_series_that_stops_stays_visible_longer_on_prometheus_graphs(engines):
     # falls to 0 (the `> 0` guard then drops it). Without a staleness marker (backfilled or
     # remote-written data) a Prometheus graph keeps the last value for its 5m lookback; a
     # VictoriaMetrics graph (range query) looks back about one step, so the line ends there.
-    expr = catalog.query(catalog.context(engines.cfg, scope={"cluster": ("=", D.COLLAPSED[0])}),
+    expr = signals.query(signals.context(engines.cfg, scope={"cluster": ("=", D.COLLAPSED[0])}),
                          "prefix_hit_ratio", role="prefill")
     last = engines.prom.server.query(f"max_over_time(timestamp({expr})[{D.FROM_MIN}m:{D.SCRAPE_S}s])",
                                      engines.at(D.FROM_MIN))
@@ -243,7 +243,7 @@ def counts(e: Engines, engine: str, selector: str) -> dict[str, int]:
 
 
 def per_pod_records(cfg: dict[str, Any]) -> set[str]:
-    return {s.record for s in catalog.signals(cfg).values() if s.record and "pod" in s.level}
+    return {s.record for s in signals.signals(cfg).values() if s.record and "pod" in s.level}
 
 
 def measure(e: Engines) -> dict[str, dict[str, int]]:

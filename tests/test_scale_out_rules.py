@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts import render as alert_render
 from dashboards import render as dashboard_render
 from harness.victoriametrics import vmalert_dry_run
-from pdobs import artefacts, catalog
+from pdobs import signals
+from pdobs.build import make
 from pdobs.core import config
 from pdobs.servers import tools
 from recording_rules import render as recording_render
@@ -33,7 +33,7 @@ def cfg(request) -> dict:
 @pytest.fixture(scope="module")
 def files(cfg) -> dict[str, str]:
     """What build.py writes for the config (rendered once per config: it takes seconds)."""
-    return artefacts.render_all(cfg)
+    return make.build(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,11 @@ def multi() -> dict:
 
 
 def _rule_groups(cfg: dict) -> list[dict]:
-    return recording_render.rule_groups(cfg) + alert_render.rule_groups(cfg)
+    return [g.as_dict() for g in make.model(cfg).rule_groups]
+
+
+def _alert_rules(cfg: dict) -> list[dict]:
+    return [r.as_dict() for r in make.model(cfg).alerts]
 
 
 def _clauses(text: str) -> list[tuple[str, list[str]]]:
@@ -54,7 +58,7 @@ def _clauses(text: str) -> list[tuple[str, list[str]]]:
 
 def test_multi_cluster_alerts_aggregate_and_match_by_cluster(multi):
     checked = 0
-    for rule in alert_render.rule_groups(multi)[0]["rules"]:
+    for rule in _alert_rules(multi):
         # The expression and the queries its description runs through the template `query` function.
         for text in (rule["expr"], *rule["annotations"].values()):
             for kind, labels in _clauses(text):
@@ -65,7 +69,7 @@ def test_multi_cluster_alerts_aggregate_and_match_by_cluster(multi):
 
 
 def test_multi_cluster_alert_text_names_the_cluster(multi):
-    for rule in alert_render.rule_groups(multi)[0]["rules"]:
+    for rule in _alert_rules(multi):
         assert "of cluster {{ $labels.k8s_cluster }}" in rule["annotations"]["description"], rule["alert"]
 
 
@@ -91,7 +95,7 @@ def test_single_cluster_never_names_a_cluster():
 
 @pytest.mark.parametrize("ruler", rulers.RULERS, ids=[r.name for r in rulers.RULERS])
 def test_rule_files_use_only_fields_every_ruler_accepts(cfg, ruler):
-    groups = _rule_groups(cfg) + mimir.document(cfg)["groups"]
+    groups = _rule_groups(cfg) + mimir.document(cfg, make.model(cfg))["groups"]
     assert list(rulers.unsupported(groups, ruler)) == []
 
 
@@ -108,9 +112,9 @@ def test_a_prometheus_only_field_is_caught():
 
 def test_keep_firing_for_at_zero_leaves_the_field_out_for_older_rulers():
     off = {name: {"keep_firing_for": "0s"} for name in config.load()["alerts"]}
-    rules = alert_render.rule_groups(config.load(overrides={"alerts": off}))[0]["rules"]
+    rules = _alert_rules(config.load(overrides={"alerts": off}))
     assert rules and not [r["alert"] for r in rules if "keep_firing_for" in r]
-    default = alert_render.rule_groups(config.load())[0]["rules"]
+    default = _alert_rules(config.load())
     assert any("keep_firing_for" in r for r in default)
 
 
@@ -152,7 +156,7 @@ def test_mimir_namespace_file_holds_the_prometheus_groups(cfg, files):
 def test_mimir_namespace_comes_from_the_config(tmp_path):
     cfg = config.load(overrides={"mimir": {"namespace": "team-a.llm-d"}})
     assert mimir.path(cfg) == "mimir/rules-team-a.llm-d.yaml"
-    assert yaml.safe_load(mimir.render(cfg)[mimir.path(cfg)])["namespace"] == "team-a.llm-d"
+    assert yaml.safe_load(make.build(cfg)[mimir.path(cfg)])["namespace"] == "team-a.llm-d"
     with pytest.raises(config.ConfigError, match=r"mimir\.namespace"):
         config.load(overrides={"mimir": {"namespace": "../x"}})
 
@@ -166,22 +170,22 @@ RECORD_NAME = re.compile(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+")
 
 
 def _per_pod_records(cfg) -> set[str]:
-    return {s.record for s in catalog.signals(cfg).values() if s.record and "pod" in s.level}
+    return {s.record for s in signals.signals(cfg).values() if s.record and "pod" in s.level}
 
 
 def test_only_the_dashboards_per_pod_rates_keep_the_pod(cfg):
-    recorded = {s.name: s for s in catalog.signals(cfg).values() if s.record}
+    recorded = {s.name: s for s in signals.signals(cfg).values() if s.record}
     assert recorded
     assert {name for name, sig in recorded.items() if "pod" in sig.level} == PER_POD_RECORDED
     for name, sig in recorded.items():
         assert sig.level[0] == "namespace", f"{name}: recorded below the namespace level {sig.level}"
         if name in PER_POD_RECORDED:
             assert sig.record.startswith("namespace_model_pod:"), sig.record
-            assert sig.variants == catalog.ROLE_VARIANTS, f"{name}: one record per role, no role-less copy"
+            assert sig.variants == signals.ROLE_VARIANTS, f"{name}: one record per role, no role-less copy"
     per_pod = _per_pod_records(cfg)
     pod = cfg["labels"]["pod"]
     for group in recording_render.rule_groups(cfg):
-        for rule in group["rules"]:
+        for rule in group.as_dict()["rules"]:
             # The outermost aggregation names its labels; the pod may only appear in an inner one.
             outer = [labels for kind, labels in _clauses(rule["expr"]) if kind == "by"]
             keeps = any(pod in labels for labels in outer[:1])
@@ -192,18 +196,18 @@ def _reads(cfg) -> dict[str, set[str]]:
     """Record name -> the records its rules read."""
     reads: dict[str, set[str]] = {}
     for group in recording_render.rule_groups(cfg):
-        for rule in group["rules"]:
+        for rule in group.as_dict()["rules"]:
             reads.setdefault(rule["record"], set()).update(RECORD_NAME.findall(rule["expr"]))
     return reads
 
 
 def test_alerts_read_only_namespace_level_records(cfg):
-    levels = {s.record: s.level for s in catalog.signals(cfg).values() if s.record}
+    levels = {s.record: s.level for s in signals.signals(cfg).values() if s.record}
     pod = cfg["labels"]["pod"]
     reads = _reads(cfg)
     per_pod = _per_pod_records(cfg)
     assert per_pod, "no per-pod record to keep out of the alerts: the check below would prove nothing"
-    alerts = [rule for group in alert_render.rule_groups(cfg) for rule in group["rules"] if "alert" in rule]
+    alerts = _alert_rules(cfg)
     assert alerts
     for rule in alerts:
         used = set(RECORD_NAME.findall(rule["expr"]))

@@ -313,6 +313,10 @@ def _semantic_checks(cfg: Config) -> list[str]:
                             "receiver name (Alertmanager rejects duplicates)")
             break
         seen[name] = field
+    # PDKVTransferSlow compares the recorded p95 of the transfer time with its bound.
+    if cfg["alerts"]["PDKVTransferSlow"]["enabled"] and 0.95 not in cfg["signals"]["quantiles"]:
+        problems.append("alerts.PDKVTransferSlow.p95_seconds: needs 0.95 in signals.quantiles; add it there "
+                        "or disable alerts.PDKVTransferSlow")
     return problems
 
 

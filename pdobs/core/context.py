@@ -33,7 +33,7 @@ class Ctx:
     inline: bool = False
     # Range of raw rate() calls; dashboards pass "$__rate_interval", the rules use the config's.
     rate_range: str | None = None
-    # Set by the catalog so refs can be resolved without a circular import.
+    # Set by the signal engine (pdobs.core.engine) so refs resolve without it being imported here.
     resolve: Callable[["Ctx", str, Variant], str] | None = None
 
     # --- labels -------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class Ctx:
     def ref(self, name: str, **variant: str) -> str:
         """Another catalog signal, recorded or inlined depending on this context."""
         if self.resolve is None:
-            raise RuntimeError("Ctx.ref needs a context made by catalog.context()")
+            raise RuntimeError("Ctx.ref needs a context made by the signal engine (pdobs.signals.context())")
         return self.resolve(self, name, variant)
 
     def scoped(self, **scope: tuple[str, str]) -> "Ctx":

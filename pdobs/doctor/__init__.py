@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pdobs import catalog
+from pdobs import signals
+from pdobs.build import make
 from pdobs.core import config, promql
 from pdobs.doctor import checklist, history, html_report, preflight, report
 from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
@@ -115,7 +116,7 @@ def _check_scope(cfg: Config, prom: Prometheus, reader: Reader, scope: dict[str,
     """Exit 2 with a useful list when the scope holds no vLLM series at all."""
     if reader.by(("namespace", "model"), "vllm_deployments"):
         return
-    everywhere = Reader(prom, catalog.context(cfg, inline=True)).by(("namespace", "model"), "vllm_deployments")
+    everywhere = Reader(prom, signals.context(cfg, inline=True)).by(("namespace", "model"), "vllm_deployments")
     selector = cfg["selectors"]["vllm"]
     sel = f" matching selectors.vllm {selector!r}" if selector else ""
     when = report.when(prom.time)
@@ -131,12 +132,12 @@ def _check_scope(cfg: Config, prom: Prometheus, reader: Reader, scope: dict[str,
 
 def diagnose(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]]) -> Report:
     info = prom.buildinfo()
-    reader = Reader(prom, catalog.context(cfg, scope=scope, inline=True))
+    reader = Reader(prom, signals.context(cfg, scope=scope, inline=True))
     _check_scope(cfg, prom, reader, scope)
     findings, versions = preflight.run(cfg, reader)
     return Report(prometheus=prom.shown, time=prom.time, server_version=info.get("version"),
                   scope={k: v for k, (_, v) in scope.items()}, findings=findings,
-                  deployments=checklist.deployments(cfg, reader, versions))
+                  deployments=checklist.deployments(cfg, reader, versions, make.model(cfg)))
 
 
 def write_report(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]], result: Report,
@@ -144,8 +145,8 @@ def write_report(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]
     """The HTML report of `result` over the range ending at the doctor's evaluation time."""
     span = seconds if seconds is not None else promql.duration_seconds(DEFAULT_RANGE)
     w = history.window(prom.time, span, promql.duration_seconds(cfg["prometheus"]["scrape_interval"]))
-    reader = Reader(prom, catalog.context(cfg, scope=scope, inline=True))
-    html_report.write(path, html_report.render(result, history.gather(cfg, reader, w, result)))
+    reader = Reader(prom, signals.context(cfg, scope=scope, inline=True))
+    html_report.write(path, html_report.render(result, history.gather(cfg, reader, w, result, make.model(cfg))))
 
 
 def command(args: argparse.Namespace) -> int:

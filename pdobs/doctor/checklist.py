@@ -1,48 +1,30 @@
-"""The post-mortem's five signals and the verdict, for every deployment in scope.
+"""The post-mortem's checklist and the verdict, for every deployment in scope.
 
 PASS/FAIL and the verdict are the catalog's own `checklist` and `verdict` signals, inlined, so the
-doctor, the alerts and the dashboards can never disagree. The measured values beside them are the
-quantities those signals compare with the configured thresholds.
+doctor, the alerts and the dashboards can never disagree. Each row comes from a check record
+(pdobs/checks.py): its title, the signals it reads for the measured value, how it words that
+value, and the alert whose runbook explains a failure.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from dashboards import common as dashboards
-from dashboards import drilldown, ids
-from dashboards import render as dashboards_render
-from pdobs import catalog
-from pdobs.doctor.model import CANNOT_TELL, FAIL, NOT_APPLICABLE, PASS, Check, Deployment
+from dashboards import ids
+from dashboards.spec import SCOPE_VARS
+from pdobs import checks
+from pdobs.build.model import BuildModel, PanelRef
+from pdobs.checks import NIXL_MIN_VLLM, Verdict, finite, number
+from pdobs.doctor.model import FAIL, NOT_APPLICABLE, PASS, Check, Deployment
 from pdobs.doctor.queries import Key, Reader, label_dict, project
 
 Config = dict[str, Any]
 
 DASHBOARD_UID = ids.DRILLDOWN
-VERDICT_PANEL = "verdict"  # panel keys in the drill-down: "verdict" and "check-<signal>"
-# Dashboard variable of each level key (issue 5's variables).
-DASHBOARD_VARS = dashboards.SCOPE_VARS  # label key -> dashboard variable name
-
-# Which runbook explains a failing signal, and which one a verdict points at.
-SIGNAL_ALERT = {
-    "nixl_transfers_absent": "PDKVTransferAbsent",
-    "prefill_idle": "PDPrefillIdle",
-    "decode_does_all_work": "PDDisaggregationCollapsed",
-    "ttft_roles_equal": "PDDisaggregationCollapsed",
-    "epp_ready_lt_pods": "PDEPPReadyPodsMismatch",
-}
-VERDICT_ALERT = {1: "PDDisaggregationCollapsed", 4: "PDKVTransferMetricsMissing"}
-
-# Titles when the drill-down has no panel for a signal (it normally has: its titles win).
-TITLES = {
-    "nixl_transfers_absent": "KV transfers (NIXL)",
-    "prefill_idle": "Prefill worker utilisation",
-    "decode_does_all_work": "Decode share of the work",
-    "ttft_roles_equal": "TTFT prefill vs decode",
-    "epp_ready_lt_pods": "EPP ready pods vs pods up",
-}
+# Dashboard variable of each level key.
+DASHBOARD_VARS = SCOPE_VARS  # label key -> dashboard variable name
 
 NS_MODEL = ("namespace", "model")
 NS = ("namespace",)
@@ -50,177 +32,85 @@ NS = ("namespace",)
 
 @dataclass
 class Measures:
-    """Every number the table shows, per deployment key (namespace-level ones per namespace)."""
+    """What the verdict's explanation needs, per deployment key (the checks read their own)."""
     pods: dict[str, dict[Key, float]]
     requests: dict[str, dict[Key, float]]
-    nixl_series: dict[Key, float]
     nixl_transfers: dict[Key, float]
     nixl_per_request: dict[Key, float]
-    prefill_ratio: dict[Key, float]
-    decode_share: dict[Key, float]
-    ttft: dict[str, dict[Key, float]]
-    ttft_ratio: dict[Key, float]
-    epp_ready: dict[Key, float]
-    pods_up: dict[Key, float]
-    checklist: dict[str, dict[Key, float]]
     verdict: dict[Key, float]
     deployments: list[Key]
 
 
 def measure(r: Reader) -> Measures:
     roles = ("prefill", "decode")
-    found = r.by(NS_MODEL, "vllm_deployments")
     return Measures(
         pods={role: r.by(NS_MODEL, "vllm_pods", role=role) for role in roles},
         requests={role: r.by(NS_MODEL, "requests", role=role) for role in roles},
-        nixl_series=r.by(NS_MODEL, "nixl_series"),
         nixl_transfers=r.by(NS_MODEL, "nixl_transfers"),
         nixl_per_request=r.by(NS_MODEL, "nixl_transfers_per_request"),
-        prefill_ratio=r.by(NS_MODEL, "prefill_work_ratio"),
-        decode_share=r.by(NS_MODEL, "decode_work_share"),
-        ttft={role: r.by(NS_MODEL, "ttft_mean", role=role) for role in roles},
-        ttft_ratio=r.by(NS_MODEL, "ttft_decode_over_prefill"),
-        epp_ready=r.by(NS, "epp_ready_pods_ns"),
-        pods_up=r.by(NS, "vllm_pods_ns"),
-        checklist={s: r.by(NS_MODEL, "checklist", signal=s) for s in catalog.CHECKLIST},
         verdict=r.by(NS_MODEL, "verdict"),
-        deployments=sorted(found),
+        deployments=sorted(r.by(NS_MODEL, "vllm_deployments")),
     )
 
 
-# --- formatting -------------------------------------------------------------------------------
+# --- the checks --------------------------------------------------------------------------------
 
 
-def _num(value: float | None, fmt: str = ".3g") -> str:
-    if value is None:
-        return "none"
-    if math.isnan(value):
-        return "NaN"
-    return format(value, fmt)
-
-
-def _ms(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "no samples"
-    return f"{value * 1000:.1f} ms"
-
-
-def _pct(value: float) -> str:
-    return f"{value:.1%}".replace(".0%", "%")
-
-
-# --- the five checks -------------------------------------------------------------------------
-
-
-def _status(m: Measures, signal: str, key: Key) -> str:
-    value = m.checklist[signal].get(key)
+def _status(r: Reader, check: checks.Check, key: Key) -> str:
+    value = r.by(NS_MODEL, "checklist", signal=check.name).get(key)
     if value is None:
         return NOT_APPLICABLE
     return FAIL if value >= 1 else PASS
 
 
-def _nixl(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float | None, str, str]:
-    window = cfg["prometheus"]["rate_window"]
-    if key not in m.nixl_series:
-        return ("no NIXL series", None, "> 0 transfers/s",
-                "no NIXL transfer series: no KV cache moved, or vLLM exports none "
-                f"(older than {catalog.NIXL_MIN_VLLM}, or a KV connector other than NIXL)")
-    rate = m.nixl_transfers.get(key, 0.0)
-    per_req = m.nixl_per_request.get(key)
-    measured = f"{_num(rate)} transfers/s" + (f" ({_num(per_req, '.2f')}/decode req)" if per_req is not None
-                                              and math.isfinite(per_req) else "")
-    reason = (f"NIXL series exist but did not increase in the last {window}: no KV cache moved"
-              if status == FAIL else "KV cache moves from prefill to decode pods")
-    return measured, rate, "> 0 transfers/s", reason
+def _readings(r: Reader, check: checks.Check, key: Key) -> dict[str, float | None]:
+    """The check's readings for one deployment, each at its own level (e.g. the namespace)."""
+    level = r.keys(*NS_MODEL)
+    return {reading.name: r.by(reading.level, reading.signal, **reading.variant).get(
+                project(key, level, r.keys(*reading.level)))
+            for reading in check.readings}
 
 
-def _prefill(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float | None, str, str]:
-    t = cfg["signals"]["prefill_idle_ratio"]
-    value = m.prefill_ratio.get(key)
-    measured = (f"{value:.2f} per decode req" if value is not None and math.isfinite(value)
-                else "no requests")
-    reason = ("prefill pods finish almost no requests: decode computes the prompts itself" if status == FAIL
-              else "prefill pods finish about one request per decode request")
-    return measured, value, f">= {t:g} per decode req", reason
-
-
-def _decode(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float | None, str, str]:
-    t = cfg["signals"]["decode_work_share"]
-    value = m.decode_share.get(key)
-    measured = f"{_pct(value)} of tokens" if value is not None and math.isfinite(value) else "no tokens"
-    reason = ("decode pods process every token, prompts included" if status == FAIL
-              else "prefill pods process the prompt tokens")
-    return measured, value, f"<= {_pct(t)}", reason
-
-
-def _ttft(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float | None, str, str]:
-    tol = cfg["signals"]["ttft_equal_tolerance"]
-    ratio = m.ttft_ratio.get(key)
-    prefill, decode = m.ttft["prefill"].get(key), m.ttft["decode"].get(key)
-    legs = f"decode {_ms(decode)} / prefill {_ms(prefill)}"
-    if ratio is None or not math.isfinite(ratio):
-        measured = legs
-        reason = "prefill pods record no TTFT: they compute no prompts"
-    else:
-        measured = f"{legs} = {ratio:.2f}"
-        reason = ("TTFT is the same on both roles: decode computes the first token itself" if status == FAIL
-                  else "decode TTFT differs from prefill TTFT (it waits for the KV pull, not a prefill)")
-    return measured, ratio, f"differs from 1 by >= {_pct(tol)}", reason
-
-
-def _epp(cfg: Config, m: Measures, key: Key, status: str) -> tuple[str, float | None, str, str]:
-    ns_key = key[:-1]
-    ready, up = m.epp_ready.get(ns_key), m.pods_up.get(ns_key)
-    if ready is None:
-        return (f"no EPP series / {_num(up)} up", None, "ready >= pods up",
-                "no EPP ready-pod series in this namespace: nothing to compare (is the EPP scraped?)")
-    reason = (f"the EPP sees {_num(up - ready if up else None)} fewer pod(s) than are running "
-              "(often the prefill pod is not in its pool)" if status == FAIL
-              else "the EPP sees every model-server pod that is up")
-    return f"{_num(ready)} ready / {_num(up)} up", ready, "ready >= pods up", reason
-
-
-MEASURE: dict[str, Callable[[Config, Measures, Key, str], tuple[str, float | None, str, str]]] = {
-    "nixl_transfers_absent": _nixl,
-    "prefill_idle": _prefill,
-    "decode_does_all_work": _decode,
-    "ttft_roles_equal": _ttft,
-    "epp_ready_lt_pods": _epp,
-}
-
-
-def _not_applicable_reason(code: int | None) -> str:
-    if code == 2:
+def _not_applicable_reason(verdict: Verdict | None) -> str:
+    if verdict is Verdict.AGGREGATED_BY_DESIGN:
         return "no prefill pods: aggregated by design, nothing to disaggregate"
-    if code == 3:
+    if verdict is Verdict.NO_TRAFFIC:
         return "no traffic on decode pods: the checks need requests"
     return "P/D is not active here (see the verdict)"
+
+
+def check_row(cfg: Config, r: Reader, check: checks.Check, key: Key, verdict: Verdict | None) -> Check:
+    status = _status(r, check, key)
+    measured = check.measure(cfg, _readings(r, check, key), status == FAIL)
+    reason = _not_applicable_reason(verdict) if status == NOT_APPLICABLE else measured.reason
+    value = measured.value if finite(measured.value) else None  # JSON has no NaN
+    return Check(check.name, check.title, measured.text, value, measured.expected, status, reason)
 
 
 # --- verdict ---------------------------------------------------------------------------------
 
 
-def _verdict_reason(cfg: Config, m: Measures, key: Key, code: int | None, failing: list[str],
+def _verdict_reason(cfg: Config, m: Measures, key: Key, verdict: Verdict | None, failing: list[str],
                     version: str | None) -> str:
     prefill, decode = int(m.pods["prefill"].get(key, 0)), int(m.pods["decode"].get(key, 0))
-    if code == 0:
+    if verdict is Verdict.DISAGGREGATED:
         per_req = m.nixl_per_request.get(key)
-        extra = f", {per_req:.2f} per decode request" if per_req is not None and math.isfinite(per_req) else ""
-        return f"KV cache moves from prefill to decode ({_num(m.nixl_transfers.get(key))} transfers/s{extra})"
-    if code == 1:
+        extra = f", {per_req:.2f} per decode request" if finite(per_req) else ""
+        return f"KV cache moves from prefill to decode ({number(m.nixl_transfers.get(key))} transfers/s{extra})"
+    if verdict is Verdict.COLLAPSED:
         return (f"prefill pods are up and decode pods serve traffic, but no KV cache moves; "
-                f"{len(failing)} of {len(catalog.CHECKLIST)} signals fail")
-    if code == 2:
+                f"{len(failing)} of {len(checks.CHECKS)} signals fail")
+    if verdict is Verdict.AGGREGATED_BY_DESIGN:
         return f"no prefill pods: {decode} decode pod(s) serve requests themselves"
-    if code == 3:
+    if verdict is Verdict.NO_TRAFFIC:
         if decode == 0:
             return f"{prefill} prefill pod(s) but no decode pod"
         rate = m.requests["decode"].get(key, 0.0)
-        return (f"decode pods finish {_num(rate)} requests/s, under signals.min_request_rate "
+        return (f"decode pods finish {number(rate)} requests/s, under signals.min_request_rate "
                 f"({cfg['signals']['min_request_rate']:g}); send traffic and run again")
-    if code == 4:
+    if verdict is Verdict.CANNOT_TELL:
         seen = f"; vLLM here is {version}" if version else ""
-        return (f"prefill pods work but no NIXL transfer metrics exist: vLLM older than {catalog.NIXL_MIN_VLLM} "
+        return (f"prefill pods work but no NIXL transfer metrics exist: vLLM older than {NIXL_MIN_VLLM} "
                 f"exposes none, or the KV connector is not NIXL{seen}")
     roles = cfg["roles"]
     how = (f"pod names matching roles.pod_regex ({roles['pod_regex']['prefill']!r} / "
@@ -229,30 +119,24 @@ def _verdict_reason(cfg: Config, m: Measures, key: Key, code: int | None, failin
     return f"no pod's role can be determined from {how}; fix roles in the config (see the roles finding)"
 
 
-def _runbook(cfg: Config, code: int | None, failing: list[str]) -> str | None:
-    alert = VERDICT_ALERT.get(code or -1) or next((SIGNAL_ALERT[s] for s in failing), None)
-    if alert is None:
-        return None
-    return cfg["runbook_url"].format(alert=alert, alert_lower=alert.lower())
+def _alert(verdict: Verdict | None, failing: list[str]) -> str | None:
+    """The alert whose runbook explains it: the verdict's, else the first failing check's."""
+    if verdict is not None and verdict.alert:
+        return verdict.alert
+    return next((c.alert for c in checks.CHECKS if c.name in failing), None)
 
 
-@dataclass(frozen=True)
-class PanelRef:
-    id: int
-    title: str
+def _runbook(model: BuildModel, verdict: Verdict | None, failing: list[str]) -> str | None:
+    alert = _alert(verdict, failing)
+    return model.runbook_urls[alert] if alert is not None else None
 
 
-def drilldown_panels(cfg: Config) -> dict[str, PanelRef]:
-    """The drill-down's panels by key, with the ids the rendered dashboard gives them."""
-    spec = drilldown.dashboard(cfg)
-    built = dashboards.build(cfg, spec, dashboards_render.specs(cfg))
-    return {p.ident: PanelRef(built.ids[p.ident], p.title) for row in spec.rows for p in row.panels}
-
-
-def _panel(panels: dict[str, PanelRef], code: int | None, failing: list[str]) -> PanelRef | None:
-    """The panel that shows the problem: the verdict when it is one, else the first failing signal."""
-    key = VERDICT_PANEL if code in VERDICT_ALERT or not failing else f"check-{failing[0]}"
-    return panels.get(key) or panels.get(VERDICT_PANEL)
+def _panel(panels: Mapping[str, PanelRef], verdict: Verdict | None, failing: list[str]) -> PanelRef | None:
+    """The panel that shows the problem: the verdict when it is one, else the first failing check."""
+    first = next((c for c in checks.CHECKS if c.name in failing), None)
+    explained = verdict is not None and verdict.alert is not None
+    key = ids.VERDICT_PANEL if explained or first is None else first.panel_key
+    return panels.get(key) or panels.get(ids.VERDICT_PANEL)
 
 
 def dashboard_link(cfg: Config, labels: dict[str, str], panel: PanelRef | None) -> str:
@@ -267,38 +151,32 @@ def dashboard_link(cfg: Config, labels: dict[str, str], panel: PanelRef | None) 
     return f"{base}/d/{DASHBOARD_UID}?{urlencode(params)} ({name})"
 
 
-def deployments(cfg: Config, r: Reader, versions: dict[Key, str]) -> list[Deployment]:
-    """`versions`: the inferred vLLM version text per namespace key, for the CANNOT TELL reason."""
+def deployments(cfg: Config, r: Reader, versions: dict[Key, str], model: BuildModel) -> list[Deployment]:
+    """`versions`: the inferred vLLM version text per namespace key, for the CANNOT TELL reason;
+    `model`: the build, whose drill-down panel ids and runbook URLs the report points at."""
     m = measure(r)
     level = r.keys(*NS_MODEL)
     ns_level = r.keys(*NS)
     aliases = dict(zip(level, r.ctx.keys(*NS_MODEL), strict=True))
-    panels = drilldown_panels(cfg)
+    panels = model.dashboards[DASHBOARD_UID].panels
     out = []
     for key in m.deployments:
         raw = m.verdict.get(key)
         code = None if raw is None or math.isnan(raw) else int(raw)
-        checks = []
-        for signal in catalog.CHECKLIST:
-            status = _status(m, signal, key)
-            measured, value, expected, reason = MEASURE[signal](cfg, m, key, status)
-            if status == NOT_APPLICABLE:
-                reason = _not_applicable_reason(code)
-            value = value if value is not None and math.isfinite(value) else None  # JSON has no NaN
-            title = panels[f"check-{signal}"].title if f"check-{signal}" in panels else TITLES[signal]
-            checks.append(Check(signal, title, measured, value, expected, status, reason))
-        failing = [c.signal for c in checks if c.status == FAIL]
+        verdict = Verdict.from_code(code)
+        rows = [check_row(cfg, r, check, key, verdict) for check in checks.CHECKS]
+        failing = [c.signal for c in rows if c.status == FAIL]
         labels = label_dict(level, key, aliases)
         version = versions.get(project(key, level, ns_level))
         out.append(Deployment(
             labels=labels,
             prefill_pods=int(m.pods["prefill"].get(key, 0)),
             decode_pods=int(m.pods["decode"].get(key, 0)),
-            checks=checks,
-            verdict=catalog.VERDICTS.get(code, CANNOT_TELL) if code is not None else CANNOT_TELL,
+            checks=rows,
+            verdict=(verdict or Verdict.CANNOT_TELL).text,
             verdict_code=code,
-            reason=_verdict_reason(cfg, m, key, code, failing, version),
-            runbook=_runbook(cfg, code, failing),
-            dashboard=dashboard_link(cfg, labels, _panel(panels, code, failing)),
+            reason=_verdict_reason(cfg, m, key, verdict, failing, version),
+            runbook=_runbook(model, verdict, failing),
+            dashboard=dashboard_link(cfg, labels, _panel(panels, verdict, failing)),
         ))
     return out

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts import definitions as alert_definitions
-from alerts import render as alert_render
-from pdobs import catalog
-from pdobs.doctor import checklist
+from dashboards import ids
+from dashboards.spec import SCOPE_VARS
+from pdobs import checks
+from pdobs.build.model import BuildModel
+from pdobs.checks import Verdict
 from pdobs.doctor.model import FAIL, NOT_APPLICABLE, PASS, Report
 from pdobs.doctor.queries import Key, Reader, project
 
@@ -26,7 +28,6 @@ Points = list[tuple[float, float]]
 NS_MODEL = ("namespace", "model")
 NS = ("namespace",)
 NO_DATA = "NO DATA"
-DISAGGREGATED_CODE, COLLAPSED_CODE = 0, 1  # catalog.VERDICTS codes
 
 # About this many points per line: 6 h at one a minute keeps a report small enough to attach.
 MAX_POINTS = 360
@@ -90,7 +91,7 @@ PLOTS: dict[str, PlotSpec] = {
     "nixl_transfers_absent": PlotSpec(
         (Line("nixl_transfers", "NIXL KV transfers/s"),), "ops",
         lambda cfg: [Threshold(0.0, "FAIL at 0: no KV moved", "at")],
-        f"no KV transfer series: the connector exports none (vLLM older than {catalog.NIXL_MIN_VLLM}, "
+        f"no KV transfer series: the connector exports none (vLLM older than {checks.NIXL_MIN_VLLM}, "
         "or a KV connector other than NIXL), or no KV cache moved at all",
         "KV transfers completed per second; the signal fails where none completes in the rate window"),
     "prefill_idle": PlotSpec(
@@ -224,7 +225,7 @@ class DeploymentHistory:
 
     @property
     def collapse(self) -> list[Span]:
-        return [s for s in self.verdicts if s.state == catalog.VERDICTS[COLLAPSED_CODE]]
+        return [s for s in self.verdicts if s.state == Verdict.COLLAPSED.text]
 
 
 @dataclass
@@ -311,26 +312,37 @@ def _status_states(points: Points, w: Window) -> dict[float, str]:
 
 
 def _verdict_states(points: Points, w: Window) -> dict[float, str]:
-    return {t: catalog.VERDICTS.get(int(v), NO_DATA) for t, v in _on_grid(w, points).items()}
+    return {t: _verdict_text(v) for t, v in _on_grid(w, points).items()}
 
 
-def _alert_links(cfg: Config) -> Callable[[str, dict[str, str]], tuple[str | None, str | None]]:
+def _readings_plot(check: checks.Check) -> PlotSpec:
+    """A check without a tailored chart plots what the doctor reads for it, so a new check record
+    shows up in the report without an entry here."""
+    return PlotSpec(tuple(Line(r.signal, r.name, r.variant, r.level) for r in check.readings), "count",
+                    lambda cfg: [], f"no data for {check.title} in the range", check.text)
+
+
+def _verdict_text(code: float) -> str:
+    verdict = Verdict.from_code(int(code)) if math.isfinite(code) else None
+    return verdict.text if verdict else NO_DATA
+
+
+def _alert_links(cfg: Config, model: BuildModel) -> Callable[[str, dict[str, str]], tuple[str | None, str | None]]:
     defs = {a.name: a for a in alert_definitions.ALERTS}
     base = cfg["grafana"]["url"].rstrip("/")
-    boards = alert_render.dashboards(cfg) if base else {}
     ctx_labels = {key: cfg["labels"][key] for key in ("cluster", "namespace", "model")}
 
     def links(name: str, labels: dict[str, str]) -> tuple[str | None, str | None]:
         alert = defs.get(name)
         if alert is None:
             return None, None
-        runbook = alert_render.runbook_url(cfg, name)
+        runbook = model.runbook_urls.get(name)
         if not base:
             return runbook, None
-        params = {f"var-{alert_render.DASHBOARD_VARIABLES[k]}": labels[ctx_labels[k]]
-                  for k in alert_render.DASHBOARD_VARIABLES if ctx_labels.get(k) in labels}
+        params = {f"var-{SCOPE_VARS[k]}": labels[ctx_labels[k]]
+                  for k in SCOPE_VARS if ctx_labels.get(k) in labels}
         query = "".join(f"&{k}={v}" for k, v in params.items())
-        return runbook, base + alert_render.panel_path(cfg, alert, boards) + query
+        return runbook, base + model.dashboards[alert.link.dashboard].path(alert.link.panel) + query
 
     return links
 
@@ -353,32 +365,33 @@ def _alerts(cfg: Config, rows: list[tuple[dict[str, str], Points]], w: Window, l
     return sorted(out, key=lambda a: (a.start, a.name))
 
 
-def gather(cfg: Config, r: Reader, w: Window, report: Report) -> History:
+def gather(cfg: Config, r: Reader, w: Window, report: Report, model: BuildModel) -> History:
     """The history of every deployment the doctor's report covers, over `w`."""
     g = _Gatherer(cfg, r, w)
     verdicts = g.matrix(Line("verdict", "verdict"))
-    status = {s: g.matrix(Line("checklist", s, {"signal": s})) for s in catalog.CHECKLIST}
+    status = {s: g.matrix(Line("checklist", s, {"signal": s})) for s in (c.name for c in checks.CHECKS)}
     alert_rows = r.series("pd_alerts_firing", w.start, w.end, w.step)
-    links = _alert_links(cfg)
-    panels = checklist.drilldown_panels(cfg)
+    links = _alert_links(cfg, model)
+    panels = model.dashboards[ids.DRILLDOWN].panels
     out = []
     for dep in report.deployments:
         key = tuple(dep.labels[k] for k in r.ctx.keys(*NS_MODEL))
-        checks = []
-        for signal in catalog.CHECKLIST:
-            spec = PLOTS[signal]
-            title = panels[f"check-{signal}"].title if f"check-{signal}" in panels else checklist.TITLES[signal]
+        histories = []
+        for check in checks.CHECKS:
+            signal = check.name
+            spec = PLOTS.get(signal) or _readings_plot(check)
+            title = panels[check.panel_key].title if check.panel_key in panels else check.title
             plot = g.plot(key, f"check-{signal}", title, spec.lines, spec.unit, spec.thresholds(cfg),
                           spec.empty, spec.note)
-            checks.append(CheckHistory(signal, spans(w, _status_states(status[signal].get(key, []), w),
+            histories.append(CheckHistory(signal, spans(w, _status_states(status[signal].get(key, []), w),
                                                      NOT_APPLICABLE),
                                        plot, r.promql("checklist", signal=signal)))
         verdict_spans = spans(w, _verdict_states(verdicts.get(key, []), w), NO_DATA)
-        collapse = [s for s in verdict_spans if s.state == catalog.VERDICTS[COLLAPSED_CODE]]
-        healthy = [s for s in verdict_spans if s.state == catalog.VERDICTS[DISAGGREGATED_CODE]]
+        collapse = [s for s in verdict_spans if s.state == Verdict.COLLAPSED.text]
+        healthy = [s for s in verdict_spans if s.state == Verdict.DISAGGREGATED.text]
         latency = [g.plot(key, f"latency-{ident}", title, lines, "seconds", [], LATENCY_EMPTY)
                    for ident, (title, lines) in LATENCY.items()]
         comparisons = {p.key: [c for s in p.series if (c := compare(s, collapse, healthy))] for p in latency}
-        out.append(DeploymentHistory(dep.labels, key, verdict_spans, checks, latency, comparisons,
+        out.append(DeploymentHistory(dep.labels, key, verdict_spans, histories, latency, comparisons,
                                      _alerts(cfg, alert_rows, w, dep.labels, links)))
     return History(w, r.promql("verdict"), r.promql("pd_alerts_firing"), out)

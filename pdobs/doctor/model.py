@@ -3,13 +3,15 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pdobs import checks
+from pdobs.checks import Exit, Verdict
+
 PASS, FAIL, NOT_APPLICABLE = "PASS", "FAIL", "N/A"
 OK, INFO, WARN = "ok", "info", "warn"
 
-# Exit codes. UNDECIDED is for NO TRAFFIC and CANNOT TELL: nothing is shown broken, nothing proven.
-EXIT_OK, EXIT_FAILING, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
-CANNOT_TELL = "CANNOT TELL"
-CANNOT_TELL_CODE = 4  # catalog.VERDICTS code
+# Exit codes (pdobs.checks.Exit). UNDECIDED is for NO TRAFFIC and CANNOT TELL: nothing is shown
+# broken, nothing proven.
+EXIT_OK, EXIT_FAILING, EXIT_BAD_INPUT, EXIT_UNDECIDED = Exit.OK, Exit.FAILING, Exit.BAD_INPUT, Exit.UNDECIDED
 
 
 @dataclass
@@ -24,7 +26,7 @@ class Finding:
 
 @dataclass
 class Check:
-    """One of the five checklist signals for one deployment."""
+    """One checklist check (a record of pdobs/checks.py) for one deployment."""
     signal: str
     title: str
     measured: str
@@ -42,7 +44,7 @@ class Deployment:
     decode_pods: int
     checks: list[Check]
     verdict: str
-    verdict_code: int | None
+    verdict_code: int | None  # pdobs.checks.Verdict code, as the verdict signal returned it
     reason: str
     runbook: str | None
     dashboard: str
@@ -52,15 +54,14 @@ class Deployment:
         return " / ".join(self.labels.values())
 
     @property
-    def exit_code(self) -> int:
-        # CANNOT TELL means no NIXL metrics exist to show a transfer: that signal's FAIL is the
-        # verdict's own premise (an old vLLM must not fail CI), other failing signals still count.
-        unknowable = {"nixl_transfers_absent"} if self.verdict_code == CANNOT_TELL_CODE else set()
-        if self.verdict_code == 1 or any(c.status == FAIL and c.signal not in unknowable for c in self.checks):
-            return EXIT_FAILING
-        if self.verdict_code in (0, 2):
-            return EXIT_OK
-        return EXIT_UNDECIDED
+    def exit_code(self) -> Exit:
+        # A check whose failure is the verdict's own premise does not count (CANNOT TELL means no
+        # NIXL metrics exist to show a transfer: an old vLLM must not fail CI); other failures do.
+        verdict = Verdict.from_code(self.verdict_code)
+        premises = {c.name for c in checks.CHECKS if verdict is not None and c.premise_of is verdict}
+        if any(c.status == FAIL and c.signal not in premises for c in self.checks):
+            return Exit.FAILING
+        return verdict.exit_code if verdict is not None else Exit.UNDECIDED
 
 
 @dataclass
@@ -73,12 +74,12 @@ class Report:
     deployments: list[Deployment]
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> Exit:
         codes = {d.exit_code for d in self.deployments}
-        for code in (EXIT_FAILING, EXIT_UNDECIDED):
+        for code in (Exit.FAILING, Exit.UNDECIDED):
             if code in codes:
                 return code
-        return EXIT_OK
+        return Exit.OK
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

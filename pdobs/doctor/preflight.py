@@ -8,11 +8,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from pdobs import catalog
+from pdobs import signals
+from pdobs.checks import NIXL_MIN_VLLM
 from pdobs.core import promql
 from pdobs.doctor.client import Prometheus
 from pdobs.doctor.model import INFO, OK, WARN, Finding
 from pdobs.doctor.queries import Key, Reader
+from pdobs.signals import doctor as doctor_signals
 
 Config = dict[str, Any]
 Version = tuple[int, ...]
@@ -35,7 +37,7 @@ def version_bounds(names: set[str]) -> tuple[Bound, Bound]:
     """(at least, below) vLLM versions implied by which names exist, each with its reason."""
     lower: Bound = None
     upper: Bound = None
-    for marker in catalog.VLLM_VERSION_MARKERS:
+    for marker in doctor_signals.VLLM_VERSION_MARKERS:
         if (marker.name in names) != marker.present:
             continue
         v = _version(marker.version)
@@ -87,16 +89,16 @@ def families(r: Reader) -> tuple[list[Finding], dict[Key, str], dict[Key, set[st
         lower, upper = version_bounds(names)
         if version:
             versions[key] = version
-        nixl = any(n.startswith(catalog.NIXL_SERIES_PREFIX) for n in names)
+        nixl = any(n.startswith(doctor_signals.NIXL_SERIES_PREFIX) for n in names)
         text = f"{len(names)} metric names; version {version or 'not narrowed down'}"
-        text += "" if nixl else f"; no NIXL metrics (vLLM < {catalog.NIXL_MIN_VLLM} or no NIXL connector)"
+        text += "" if nixl else f"; no NIXL metrics (vLLM < {NIXL_MIN_VLLM} or no NIXL connector)"
         findings.append(Finding("vllm", OK, text, _ns(key),
                                 {"names": len(names), "version": version, "evidence": evidence, "nixl": nixl,
                                  "at_least": _show(lower[0]) if lower else None,
                                  "below": _show(upper[0]) if upper else None}))
     for key in sorted(set(vllm) | set(epp)):
         names = epp.get(key, set())
-        found = [f for f in catalog.EPP_FAMILIES if any(n.startswith(f.prefix) for n in names)]
+        found = [f for f in doctor_signals.EPP_FAMILIES if any(n.startswith(f.prefix) for n in names)]
         details = {"families": [f.prefix + "*" for f in found]}
         if not found:
             findings.append(Finding(
@@ -104,11 +106,11 @@ def families(r: Reader) -> tuple[list[Finding], dict[Key, str], dict[Key, set[st
                 "its /metrics needs a bearer token unless metrics auth is off)", _ns(key), details))
             continue
         text = "; ".join(f"{f.prefix}* ({f.versions})" for f in found)
-        request = [f.prefix for f in found if f.prefix in catalog.EPP_REQUEST_FAMILIES]
+        request = [f.prefix for f in found if f.prefix in doctor_signals.EPP_REQUEST_FAMILIES]
         level = INFO
         if key not in vllm:
             level, text = WARN, text + "; no vLLM pods in this namespace, so the EPP is compared with none"
-        elif len(request) > 1 and catalog.EPP_REQUEST_FAMILIES[-1] in request:
+        elif len(request) > 1 and doctor_signals.EPP_REQUEST_FAMILIES[-1] in request:
             level, text = WARN, text + "; several EPP versions export here at once"
         findings.append(Finding("epp", level, text, _ns(key), details))
     return findings, versions, vllm
@@ -118,7 +120,7 @@ def families(r: Reader) -> tuple[list[Finding], dict[Key, str], dict[Key, set[st
 
 
 def _our_rule_names(cfg: Config) -> tuple[set[str], set[str]]:
-    records = {s.record for s in catalog.signals(cfg).values() if s.record}
+    records = {s.record for s in signals.signals(cfg).values() if s.record}
     alerts = {name for name, a in cfg["alerts"].items() if a["enabled"]}
     return records, alerts
 
@@ -127,7 +129,7 @@ def rules(cfg: Config, prom: Prometheus, groups: list[dict[str, Any]] | None) ->
     records, alerts = _our_rule_names(cfg)
     if groups is None:
         # No rules API (some backends): look for one recorded series instead.
-        verdict = catalog.signals(cfg)["verdict"].record
+        verdict = signals.signals(cfg)["verdict"].record
         present = bool(prom.query(f"count({verdict})"))
         return [Finding("rules", OK if present else WARN,
                         "no rules API; recorded series found" if present else
@@ -169,20 +171,20 @@ def explain_missing(token: str, names: set[str]) -> str | None:
     """Why a metric name someone queries returns nothing, when the fix is known; else None."""
     if token in names:
         return None
-    if token + catalog.COUNTER_SUFFIX in names:
-        return (f"{token}, which does not exist: counters are exported with {catalog.COUNTER_SUFFIX} "
-                f"({token}{catalog.COUNTER_SUFFIX}), so it reads nothing")
+    if token + doctor_signals.COUNTER_SUFFIX in names:
+        return (f"{token}, which does not exist: counters are exported with {doctor_signals.COUNTER_SUFFIX} "
+                f"({token}{doctor_signals.COUNTER_SUFFIX}), so it reads nothing")
     base, suffix = token, ""
-    for s in catalog.HISTOGRAM_SUFFIXES:
+    for s in doctor_signals.HISTOGRAM_SUFFIXES:
         if token.endswith(s):
             base, suffix = token[: -len(s)], s
-    if base in catalog.RENAMED:
-        new, when = catalog.RENAMED[base]
+    if base in doctor_signals.RENAMED:
+        new, when = doctor_signals.RENAMED[base]
         if new + suffix in names:
             return f"{token}, which is gone ({when}); this Prometheus has {new}{suffix}"
-    for family in catalog.EPP_REQUEST_FAMILIES:
+    for family in doctor_signals.EPP_REQUEST_FAMILIES:
         if token.startswith(family):
-            for other in catalog.EPP_REQUEST_FAMILIES:
+            for other in doctor_signals.EPP_REQUEST_FAMILIES:
                 twin = other + token[len(family):]
                 if other != family and twin in names:
                     return f"{token}, which does not exist: this EPP exports {twin} (another EPP version's name)"
@@ -194,7 +196,7 @@ def foreign_rules(cfg: Config, groups: list[dict[str, Any]] | None, names: set[s
     if not groups:
         return []
     records, alerts = _our_rule_names(cfg)
-    token = re.compile(catalog.METRIC_NAME_TOKEN)
+    token = re.compile(doctor_signals.METRIC_NAME_TOKEN)
     seen: dict[str, list[str]] = defaultdict(list)
     problems: dict[str, str] = {}
     for group in groups:
@@ -211,7 +213,7 @@ def foreign_rules(cfg: Config, groups: list[dict[str, Any]] | None, names: set[s
 
 
 def known_names(prom: Prometheus) -> set[str]:
-    pattern = f"{catalog.VLLM_NAME_PATTERN}|{catalog.EPP_NAME_PATTERN}"
+    pattern = f"{doctor_signals.VLLM_NAME_PATTERN}|{doctor_signals.EPP_NAME_PATTERN}"
     match = "{" + promql.matcher("__name__", "=~", pattern) + "}"
     return set(prom.label_values("__name__", match, NAMES_LOOKBACK_SECONDS))
 
@@ -284,8 +286,8 @@ def epp_kv_gauge(r: Reader) -> list[Finding]:
     pools = _pods(({**row, r.ctx.label("pod"): row.get("name", "?")} for row in rows), r)
     return [Finding("gotcha", WARN, (
         f"EPP pool(s) {', '.join(p)} report KV-cache utilisation 0 while vLLM pods report KV usage: the EPP "
-        f"reads {catalog.EPP_KV_OLD_METRIC}, which this vLLM no longer exports; run the EPP with "
-        f"{catalog.EPP_KV_FLAG}"), ns, {"pools": p}) for ns, p in sorted(pools.items())]
+        f"reads {doctor_signals.EPP_KV_OLD_METRIC}, which this vLLM no longer exports; run the EPP with "
+        f"{doctor_signals.EPP_KV_FLAG}"), ns, {"pools": p}) for ns, p in sorted(pools.items())]
 
 
 def run(cfg: Config, r: Reader) -> tuple[list[Finding], dict[Key, str]]:

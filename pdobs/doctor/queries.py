@@ -1,10 +1,10 @@
 """Run catalog signals (inlined) against Prometheus and index the answers by deployment key."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from pdobs import catalog
+from pdobs import signals
 from pdobs.core.context import Ctx
 from pdobs.doctor.client import Prometheus
 
@@ -13,16 +13,22 @@ Key = tuple[str, ...]
 
 @dataclass
 class Reader:
-    """Asks for catalog signals by name, always inlined so no recording rule is needed."""
+    """Asks for catalog signals by name, always inlined so no recording rule is needed. Each
+    query is sent once per reader: the checks and the verdict read some of the same signals."""
     prom: Prometheus
     ctx: Ctx
+    _answers: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[dict[str, str], float]]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def keys(self, *level: str) -> list[str]:
         """Label names of a level such as ("namespace", "model"), with the cluster when multi-cluster."""
         return [self.ctx.label(k) for k in self.ctx.keys(*level)]
 
     def vector(self, name: str, **variant: str) -> list[tuple[dict[str, str], float]]:
-        return self.prom.query(self.promql(name, **variant))
+        asked = (name, tuple(sorted(variant.items())))
+        if asked not in self._answers:
+            self._answers[asked] = self.prom.query(self.promql(name, **variant))
+        return self._answers[asked]
 
     def by(self, level: tuple[str, ...], name: str, **variant: str) -> dict[Key, float]:
         """{label values of `level`: value}; several series on one key keep the first."""
@@ -34,7 +40,7 @@ class Reader:
 
     def promql(self, name: str, **variant: str) -> str:
         """The query `vector` and `matrix` send for a signal (what a report shows to copy)."""
-        return catalog.query(self.ctx, name, **variant)
+        return signals.query(self.ctx, name, **variant)
 
     def matrix(self, level: tuple[str, ...], name: str, start: float, end: float, step: float,
                **variant: str) -> dict[Key, list[tuple[float, float]]]:

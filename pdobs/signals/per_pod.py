@@ -1,0 +1,51 @@
+"""Per-pod signals for the dashboards' per-pod panels.
+
+Per-pod rates are recorded (one series per pod and signal, per role as a static `role` label):
+raw, every dashboard refresh would re-read each pod's counters over the whole rate window. Alerts
+never read them (tests/test_scale_out_rules.py): per-pod series stay out of alert paths. Per-pod
+gauges stay fragments: raw they already read one sample per pod.
+"""
+
+from pdobs.core.context import Ctx, Variant
+from pdobs.core.engine import Signal
+from pdobs.signals.builders import NS_MODEL_POD, NS_POOL, POD_VARIANTS, ROLE_VARIANTS, vllm_gauge, vllm_sum_rate
+from pdobs.signals.vllm import KV_CACHE_USAGE, PREFIX_HITS, PREFIX_QUERIES
+
+
+def _pod_prefix_hit_ratio(ctx: Ctx, v: Variant) -> str:
+    hits = vllm_sum_rate(PREFIX_HITS, NS_MODEL_POD)(ctx, v)
+    queries = vllm_sum_rate(PREFIX_QUERIES, NS_MODEL_POD)(ctx, v)
+    return f"(\n{hits}\n)\n/ {ctx.on(*NS_MODEL_POD)}\n((\n{queries}\n) > 0)"
+
+
+def _epp_pod_queue(ctx: Ctx, v: Variant) -> str:
+    # GAIE's collector names the model-server pod `model_server_pod` (`pod` is the EPP's own).
+    by = ctx.by(*NS_POOL, extra=("model_server_pod",))
+    return f"max by ({by}) ({ctx.epp('inference_pool_per_pod_queue_size')})"
+
+
+def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
+    r = f"rate{window}"
+    return [
+        Signal("pod_running", None, NS_MODEL_POD, "short", "Requests running per pod.",
+               vllm_gauge("sum", ("vllm:num_requests_running",), NS_MODEL_POD), POD_VARIANTS),
+        Signal("pod_waiting", None, NS_MODEL_POD, "short",
+               "Requests waiting per pod (on decode this includes KV pulls in flight).",
+               vllm_gauge("sum", ("vllm:num_requests_waiting",), NS_MODEL_POD), POD_VARIANTS),
+        Signal("pod_kv_cache_usage", None, NS_MODEL_POD, "percentunit", "KV-cache usage per pod.",
+               vllm_gauge("avg", KV_CACHE_USAGE, NS_MODEL_POD), POD_VARIANTS),
+        Signal("pod_work_tokens", f"namespace_model_pod:vllm_iteration_tokens:{r}", NS_MODEL_POD, "short",
+               "Tokens processed by engine steps per second per pod: the work a pod really does.",
+               vllm_sum_rate(("vllm:iteration_tokens_total_sum",), NS_MODEL_POD), ROLE_VARIANTS),
+        Signal("pod_preemptions", f"namespace_model_pod:vllm_preemptions:{r}", NS_MODEL_POD, "short",
+               "Preemptions per second per pod.",
+               vllm_sum_rate(("vllm:num_preemptions_total",), NS_MODEL_POD), ROLE_VARIANTS),
+        # One rule for the ratio, not hits and queries recorded apart: a refresh then reads one
+        # series per pod instead of two plus a join.
+        Signal("pod_prefix_hit_ratio", f"namespace_model_pod:vllm_prefix_cache_hit:ratio_{r}", NS_MODEL_POD,
+               "percentunit", "Prefix-cache hit rate per pod over the rate window (not the lifetime ratio).",
+               _pod_prefix_hit_ratio, ROLE_VARIANTS),
+        Signal("epp_pod_queue", None, (*NS_POOL, "pod"), "short",
+               "Waiting requests per model-server pod as the EPP sees them (GAIE pool collector; "
+               "the pod is in model_server_pod).", _epp_pod_queue),
+    ]
