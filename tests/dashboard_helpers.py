@@ -20,8 +20,8 @@ from harness.grafana_query import (  # noqa: F401  (re-exported for the dashboar
 from pdobs.core import paths
 
 JSON = dict[str, Any]
-# CI checks out shared/ beside the clone; the upstream schemas live there, not in the repo.
-UPSTREAM_SCHEMAS = paths.ROOT / ".." / "shared" / "reference" / "grafana-schema"
+# Grafana's published schemas, vendored with their licence and source (see its README.md).
+UPSTREAM_SCHEMAS = paths.ROOT / "tests" / "vendor" / "grafana-schema"
 PROJECT_SCHEMA = paths.ROOT / "dashboards" / "schema" / "dashboard.schema.json"
 
 
