@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from pdobs.core import paths, promql
+from pdobs.core import paths, promql, yamlio
 
 Config = dict[str, Any]
 
@@ -32,7 +32,10 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from exc
     try:
-        return yaml.safe_load(text)
+        return yamlio.load(text)
+    except yamlio.DuplicateKeyError as exc:
+        raise ConfigError(f"config file {path} line {exc.problem_mark.line + 1}: {exc.problem}; "
+                          "keep one and merge their settings") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -165,7 +168,9 @@ def load(user_file: Path | None = None, overrides: Config | None = None) -> Conf
     if user_file is not None:
         user = _read_yaml(user_file)
         if user is None:
-            user = {}
+            # An empty file is almost always the wrong file (or a failed write), not "no changes".
+            raise ConfigError(f"config file {user_file}: empty (no settings); put your overrides in it, "
+                              "or leave --config out to use the defaults")
         if not isinstance(user, dict):
             kind = type(user).__name__
             raise ConfigError(f"config file {user_file}: expected a mapping at the top level, got {kind}")
