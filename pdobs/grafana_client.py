@@ -40,7 +40,7 @@ class GrafanaError(Exception):
 class GrafanaClient:
     url: str
     token: str = field(repr=False)
-    verify: bool = True
+    verify: bool | str = True  # False skips verification; a path is a CA bundle
     timeout: float = 10.0
     retries: int = 3
     backoff: float = 1.0
@@ -64,12 +64,14 @@ class GrafanaClient:
             last = attempt == self.retries
             try:
                 # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
-                # session-level verify=False, so --insecure must be said on every call.
+                # session-level verify=False, so --insecure-skip-verify must be said on every call.
                 resp = self.session.request(method, target, json=body, timeout=self.timeout, verify=self.verify)
             except requests.exceptions.SSLError as exc:
+                fix = (f"the CA in --ca-file {self.verify} did not sign it (give the one that did)"
+                       if isinstance(self.verify, str) else "pass --ca-file with the CA that signed it")
                 raise GrafanaError(
-                    f"{method} {target}: TLS verification failed ({_reason(exc)}); give requests the CA with "
-                    "REQUESTS_CA_BUNDLE=/path/ca.pem, or pass --insecure to skip verification", fatal=True) from exc
+                    f"{method} {target}: TLS verification failed ({_reason(exc)}); {fix}, or "
+                    "--insecure-skip-verify to skip verification", fatal=True) from exc
             except requests.exceptions.ReadTimeout as exc:
                 if method != "GET" or last:
                     raise GrafanaError(

@@ -10,7 +10,7 @@ import pytest
 
 from pdobs import catalog, cli
 from pdobs.core import config
-from pdobs.demo import TRUTH_VERDICT
+from pdobs.demo.story import TRUTH_VERDICT
 from recording_rules import render as recording_rules
 from simulator import scenarios
 
