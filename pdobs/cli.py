@@ -9,6 +9,7 @@ an internal error (a bug), printed with its traceback.
 import argparse
 import difflib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), 2, as_json)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`pdobs demo --list | head`): nothing more to say, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception:
         traceback.print_exc()
         return _fail("internal error (a bug); the previous output is untouched", 1, as_json)

@@ -25,7 +25,7 @@ def tool_path(name: str) -> Path:
     folder = paths.tools_dir() / "bin"
     path = folder / name
     if not (path.is_file() and os.access(path, os.X_OK)):
-        where = ".tools/bin" if folder == paths.ROOT / ".tools" / "bin" else str(folder)
+        where = ".tools/bin" if paths.IN_CHECKOUT and folder == paths.ROOT / ".tools" / "bin" else str(folder)
         raise ToolMissingError(f"'{name}' is not installed in {where}: {_how_to_get()}")
     return path
 
