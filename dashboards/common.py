@@ -309,9 +309,11 @@ def _grafanalib_panel(panel: Panel, targets: list[G.Target], pos: tuple[int, int
 
 def _targets(cfg: Config, ctx: Ctx, panel: Panel) -> list[G.Target]:
     table = panel.kind == "table"
-    # Tables and bar gauges show only the latest value: an instant query reads one rate window per
-    # series instead of one per step of the range (bench/: 60% of the Drill-Down refresh at 128 pods).
-    instant = panel.kind in ("table", "bargauge")
+    # Tables, bar gauges and stat tiles show only the latest value: an instant query reads one rate
+    # window per series instead of one per step of the range (bench/: 60% of the Drill-Down refresh at
+    # 128 pods). For a stat tile it is also the only honest value: lastNotNull over a range skips the
+    # newest NaN points (a prefill leg that stopped) and shows the stale value from before.
+    instant = panel.kind in ("table", "bargauge", "stat")
     return [G.Target(expr=catalog.query(ctx, q.signal, **q.variant), legendFormat=q.legend or "__auto",
                      refId=chr(ord("A") + i), format="table" if table else "time_series", instant=instant)
             for i, q in enumerate(panel.queries)]
@@ -378,8 +380,9 @@ def _options(panel: Panel) -> JSON:
         return {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []},
                 "tooltip": {"mode": "multi", "sort": "desc"}}
     if panel.kind == "stat":
+        # One instant value: no sparkline to draw.
         return {"reduceOptions": dict(_REDUCE), "colorMode": "background" if panel.states else "value",
-                "graphMode": "none" if panel.states else "area", "justifyMode": "auto",
+                "graphMode": "none", "justifyMode": "auto",
                 "textMode": "auto", "wideLayout": True, "showPercentChange": False,
                 "percentChangeColorMode": "standard", "orientation": "auto"}
     if panel.kind == "bargauge":

@@ -49,6 +49,14 @@ def upstream_validator(file: str, definition: str | None = None) -> jsonschema.D
     return jsonschema.Draft7Validator(schema)
 
 
+def grafana_result(prom: Any, target: JSON, expr: str, start: float, end: float, step: float) -> list[JSON]:
+    """What Grafana gets for a panel target over [start, end]: a range query, or for an instant
+    target (stat tiles, tables, bar gauges) the value at `end` alone, as a one-point series."""
+    if target.get("instant"):
+        return [{"metric": s["metric"], "values": [s["value"]]} for s in prom.query(expr, end)]
+    return prom.query_range(expr, start, end, step)
+
+
 def last_values(result: list[JSON]) -> list[float]:
     """lastNotNull of each series of a range-query result (NaN counts as null, as in Grafana)."""
     out = []
