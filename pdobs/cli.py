@@ -25,7 +25,7 @@ from pdobs.errors import CommandError, UsageError
 DEFAULT_OUT = Path("build")
 # Installed, there are no checkout docs to regenerate in place; write them beside the user.
 DEFAULT_DOCS_OUT = paths.DOCS if paths.IN_CHECKOUT else Path("pdobs-docs")
-WRITERS = ("build", "docs")  # the subcommands that take --out
+WRITERS = ("build", "render", "docs")  # the subcommands that take --out
 
 
 class Parser(argparse.ArgumentParser):
