@@ -1,9 +1,10 @@
 """The metric families vLLM and the EPP export, as data.
 
-Everything here is transcribed from ``../shared/reference/metrics.md`` (which names the upstream file
-each fact comes from). It is deliberately *not* shared with the project's signal catalog: if the
-catalog gets a name, a label or a ``_total`` suffix wrong, queries against the series this module
-describes return nothing and a test fails, instead of the two agreeing with each other.
+Everything here is transcribed from the upstream metric definitions (vLLM's metrics module, the EPP's
+and the inference scheduler's metrics packages). It is deliberately *not* shared with the project's
+signal catalog: if the catalog gets a name, a label or a ``_total`` suffix wrong, queries against the
+series this module describes return nothing and a test fails, instead of the two agreeing with each
+other.
 
 A :class:`Family` is what one ``# TYPE`` line announces. Its ``source`` names the quantity the model
 (``simulator.model``) computes for it; several families can share a source (renamed metrics that

@@ -129,3 +129,19 @@ def test_build_py_on_an_old_python_says_so_in_one_line():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == ("error: llm-d P/D observability needs Python 3.11 or newer, this is 3.9; run `make build` "
                            "(it makes a .venv) or use python3.11+\n")
+
+
+SIBLING_PATHS = ("../" + "shared", '".." / ' + '"shared"')  # spelled apart so this file does not match
+
+
+def test_nothing_reads_a_folder_beside_the_clone():
+    # A user's clone has nothing beside it (the workspace's ../shared included).
+    offenders = []
+    for rel in subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=paths.ROOT, capture_output=True,
+                              text=True, check=True).stdout.split():
+        path = paths.ROOT / rel
+        if path.suffix in (".py", ".yaml", ".yml", ".toml", ".md", ".json", ".cfg") or rel in ("Makefile", ".ci/run"):
+            text = path.read_text(errors="replace")
+            if any(needle in text for needle in SIBLING_PATHS):
+                offenders.append(rel)
+    assert offenders == []
