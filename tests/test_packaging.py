@@ -135,7 +135,7 @@ SIBLING_PATHS = ("../" + "shared", '".." / ' + '"shared"')  # spelled apart so t
 
 
 def test_nothing_reads_a_folder_beside_the_clone():
-    # A user's clone has nothing beside it (the workspace's ../shared included).
+    # A user's clone has nothing beside it: no sibling reference folder to read schemas or docs from.
     offenders = []
     for rel in subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=paths.ROOT, capture_output=True,
                               text=True, check=True).stdout.split():
