@@ -132,7 +132,7 @@ class Story:
 
     # --- the steps -----------------------------------------------------------------------------
     def healthy(self) -> None:
-        self.timeline.heading(f"1. Healthy: {self.plan.name} before its fault")
+        self.timeline.heading(f"1. Healthy: {self.plan.name}" + (" before its fault" if self.plan.has_fault else ""))
         expected = self.plan.healthy_verdict
         prom = self.stack.cfg["prometheus"]
         # Warm-up: the recorded signals fill their rate windows; settled once nothing changes for a
@@ -184,7 +184,9 @@ class Story:
 
     def quiet(self) -> None:
         self.timeline.heading(f"2. No fault in {self.plan.name}: nothing should page")
-        self.watch.wait(lambda: False, QUIET_S, "anything to fire")
+        self.watch.wait(lambda: False, QUIET_S, f"{QUIET_S:.0f}s to pass; nothing should fire")
+        if self.watch.received:
+            self.result.fail(f"{self.plan.name} has no fault, yet {self.watch.received} notification(s) went out")
         self.doctor("while running", self.plan.healthy_verdict, full=False)
 
     def summary(self) -> None:
