@@ -46,11 +46,11 @@ lint: $(STAMP) tools build
 bench: $(STAMP) tools
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# A local Prometheus loaded with a simulated scenario, the doctor run against it, then stopped.
-# make demo SCENARIO=healthy_pd; make demo KEEP=1 leaves Prometheus up until Ctrl-C.
-SCENARIO ?= collapsed
-demo: $(STAMP) tools build
-	$(PY) build.py demo --scenario $(SCENARIO) $(if $(KEEP),--keep)
+# Live, on 127.0.0.1: a simulated P/D deployment collapses, Prometheus (built rules) fires,
+# Alertmanager (built routing) pages local PagerDuty/Slack stand-ins, then it heals and resolves.
+# make demo SCENARIO=nixl_slow (build.py demo --list); make demo KEEP=1 keeps it live until Ctrl-C.
+demo: $(STAMP) tools
+	$(PY) build.py demo $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(KEEP),--keep)
 
 # contract/vllm/: every vLLM version in contract/sources.yaml, read from its PyPI wheel (network;
 # ~400 MB per wheel, downloaded one at a time to $TMPDIR and deleted). Not part of `make test`.

@@ -86,17 +86,21 @@ def stale(cfg: Config | None = None) -> list[str]:
     return [a.name for a in ALERTS if (text := _read(a)) != updated(text, a, cfg, model)]
 
 
-def write(cfg: Config | None = None) -> list[Path]:
-    """Regenerate every stale runbook; checks all of them first so an error writes nothing."""
+def write(cfg: Config | None = None, folder: Path | None = None) -> list[Path]:
+    """Regenerate the runbooks into `folder` (default: in place, docs/runbooks/), writing only the
+    ones that differ there; checks all of them first so an error writes nothing."""
     cfg = cfg or config.load()
+    folder = folder or paths.RUNBOOKS
     texts = {a.name: _read(a) for a in ALERTS}
     model = make.model(cfg)
     new = {a.name: updated(texts[a.name], a, cfg, model) for a in ALERTS}
     written = []
+    folder.mkdir(parents=True, exist_ok=True)
     for name, text in new.items():
-        if text != texts[name]:
-            path(name).write_text(text)
-            written.append(path(name))
+        target = folder / f"{name}.md"
+        if not target.is_file() or target.read_text() != text:
+            target.write_text(text)
+            written.append(target)
     return written
 
 

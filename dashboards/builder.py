@@ -155,9 +155,11 @@ def dashboard_link(uid: str, title: str, tooltip: str, *, panel: bool = False) -
 
 
 def _targets(ctx: Ctx, panel: Panel) -> list[JSON]:
-    # Tables and bar gauges show only the latest value: an instant query reads one rate window per
-    # series instead of one per step of the range (bench/: 60% of the Drill-Down refresh at 128 pods).
-    instant = panel.kind in ("table", "bargauge")
+    # Tables, bar gauges and stat tiles show only the latest value: an instant query reads one rate
+    # window per series instead of one per step of the range (bench/: 60% of the Drill-Down refresh at
+    # 128 pods). For a stat tile it is also the only honest value: lastNotNull over a range skips the
+    # newest NaN points (a prefill leg that stopped) and shows the stale value from before.
+    instant = panel.kind in ("table", "bargauge", "stat")
     out = []
     for i, q in enumerate(panel.queries):
         target: JSON = {"datasource": dict(DATASOURCE), "editorMode": "code",
@@ -222,7 +224,8 @@ def _options(panel: Panel) -> JSON:
                 "tooltip": {"mode": "multi", "sort": "desc"}}
     if panel.kind == "stat":
         return {"reduceOptions": dict(_REDUCE), "colorMode": "background" if panel.states else "value",
-                "graphMode": "none" if panel.states else "area", "justifyMode": "auto",
+                # One instant value: no sparkline to draw.
+                "graphMode": "none", "justifyMode": "auto",
                 "textMode": "auto", "wideLayout": True, "showPercentChange": False,
                 "percentChangeColorMode": "standard", "orientation": "auto"}
     if panel.kind == "bargauge":

@@ -28,6 +28,9 @@ UID = ids.COORDINATOR
 TITLE = "P/D Coordinator"
 
 NIXL = ("nixl",)
+# The prefill leg has no value now: say why instead of a stale number or a bare "No Data".
+PREFILL_NONE = ("None now: prefill pods finish no requests. With prefill pods up, P/D has collapsed to "
+                "aggregated serving (see KV transfer status); else P/D is not deployed (no prefill pods).")
 NIXL_EMPTY = ("No NIXL series for this selection: P/D not deployed, vLLM older than 0.11.1, or a "
               "connector other than NIXL. The KV transfer status panel says which.")
 
@@ -49,14 +52,14 @@ def dashboard(cfg: Config) -> Dashboard:
               "Healthy P/D: a value close to the prompt compute time; empty when prefill pods get no "
               "requests.",
               (Query("ttft_mean", {"role": "prefill"}, model, ("pd",)),), width=6, height=5,
-              thresholds=above(t["ttft_seconds"]), key="ttft-prefill"),
+              thresholds=above(t["ttft_seconds"]), key="ttft-prefill", no_value=PREFILL_NONE),
         Panel("stat", "Avg True TTFT (Prefill + Decode)",
               "Mean prefill-leg TTFT plus mean decode-leg TTFT: the model servers' share of a P/D "
               "request's time to first token (the decode leg holds the KV pull). Gateway and sidecar "
               "hops are not included, so the client sees a little more (Avg client TTFT, beside it, "
               f"where the EPP measures it). Healthy: below {t['ttft_seconds']} s.",
               (Query("ttft_pd_mean", {}, model, ("pd",)),), thresholds=above(t["ttft_seconds"]), width=6,
-              height=5, key="ttft-true"),
+              height=5, key="ttft-true", no_value=PREFILL_NONE),
         Panel("stat", "Avg vLLM TTFT (Decode)",
               "Mean time to first token on decode pods, from arrival at the decode pod: KV pull plus "
               "one decode step. Healthy P/D: well below the prefill value. About equal to it (or "
@@ -115,11 +118,11 @@ def dashboard(cfg: Config) -> Dashboard:
               "decode; 0 with traffic means no KV moves.",
               (Query("nixl_bytes_rate", {}, model, NIXL),), no_value=NIXL_EMPTY, width=6, key="kv-bytes"),
         Panel("timeseries", "MB per transfer",
-              "Mean and quantiles of the bytes moved per NIXL transfer (shown in binary units). "
-              "Healthy: proportional to prompt length times the model's KV bytes per token.",
+              "Mean and quantiles of the bytes moved per NIXL transfer, in decimal units (1 MB = 1,000,000 "
+              "bytes). Healthy: proportional to prompt length times the model's KV bytes per token.",
               (Query("nixl_mb_per_transfer", {}, "mean", NIXL),
                *_nixl_quantiles(cfg, "nixl_bytes_quantile", "")),
-              unit="bytes", no_value=NIXL_EMPTY, width=6, key="kv-size"),
+              unit="decbytes", no_value=NIXL_EMPTY, width=6, key="kv-size"),
         Panel("timeseries", "KV transfer time",
               "Time per NIXL transfer (decode side), mean and quantiles; buckets start at 5 ms. "
               f"Healthy: mean below {slow['mean_seconds']} s and {pname('0.95')} below "

@@ -81,11 +81,12 @@ def dashboard(cfg: Config) -> Dashboard:
 
     tol = s["ttft_equal_tolerance"]
     evidence = Row("What the checks measure", (
+        # A count ratio, shown as the doctor prints it ("1.00 per decode req"), not as a percent.
         Panel("timeseries", "Prefill requests per decode request",
               "Requests finished on prefill pods per request finished on decode pods. Healthy P/D: "
-              f"about 1; below {s['prefill_idle_ratio']:g} prefill is idle.",
+              f"about 1.00; below {s['prefill_idle_ratio']:g} prefill is idle.",
               (Query("prefill_work_ratio", {}, model, ("pd",)),), thresholds=below(s["prefill_idle_ratio"]),
-              min=0, width=6, key="evidence-prefill-ratio"),
+              unit="none", min=0, width=6, key="evidence-prefill-ratio"),
         Panel("timeseries", "Decode share of engine tokens",
               "Decode pods' share of the tokens all pods process. Healthy P/D: well below 1 (prefill "
               f"processes the prompts); above {s['decode_work_share']:g} decode does all the work.",

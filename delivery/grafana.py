@@ -29,8 +29,9 @@ DS_INPUT = "DS_PROMETHEUS"
 DS_PLACEHOLDER = "${" + DS_INPUT + "}"
 PLUGIN_ID = "prometheus"
 PLUGIN_NAME = "Prometheus"
-# Grafana's exporter records its own version; ours is the oldest the dashboards are made for.
-REQUIRES_GRAFANA = "10.0.0"
+# Grafana's exporter records its own version; ours is the oldest the dashboards are made for
+# (schemaVersion 39: Grafana 10.4, as the README says).
+REQUIRES_GRAFANA = "10.4.0"
 # Display names Grafana's panel plugins report (their `name` in __requires); core panels have no version.
 PANEL_NAMES = {
     "alertlist": "Alert list",

@@ -1,5 +1,6 @@
 """Generate docs/config-reference.md from pdobs/config/schema.yaml so the reference cannot drift."""
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -46,5 +47,9 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write() -> None:
-    (paths.DOCS / "config-reference.md").write_text(render())
+def write(folder: Path | None = None) -> Path:
+    """Write config-reference.md into `folder` (default: the checkout's docs/); returns its path."""
+    path = (folder or paths.DOCS) / "config-reference.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render())
+    return path

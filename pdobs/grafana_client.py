@@ -54,7 +54,7 @@ class AmbiguousWrite(GrafanaError):
 class GrafanaClient:
     url: str
     token: str = field(repr=False)
-    verify: bool = True
+    verify: bool | str = True  # False skips verification; a path is a CA bundle
     timeout: float = 10.0
     retries: int = 3
     backoff: float = 1.0
@@ -80,13 +80,15 @@ class GrafanaClient:
             last = attempt == attempts - 1
             try:
                 # verify per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
-                # session-level verify=False, so --insecure must be said on every call.
+                # session-level verify=False, so --insecure-skip-verify must be said on every call.
                 resp = httpbound.request(self.session, method, target, json=body, deadline=self.timeout,
                                          max_bytes=MAX_RESPONSE_BYTES, verify=self.verify)
             except requests.exceptions.SSLError as exc:
+                fix = (f"the CA in --ca-file {self.verify} did not sign it (give the one that did)"
+                       if isinstance(self.verify, str) else "pass --ca-file with the CA that signed it")
                 raise GrafanaError(
-                    f"{method} {target}: TLS verification failed ({_reason(exc)}); give requests the CA with "
-                    "REQUESTS_CA_BUNDLE=/path/ca.pem, or pass --insecure to skip verification", fatal=True) from None
+                    f"{method} {target}: TLS verification failed ({_reason(exc)}); {fix}, or "
+                    "--insecure-skip-verify to skip verification", fatal=True) from None
             except httpbound.ResponseTooLarge:
                 raise GrafanaError(f"{method} {target}: answered more than {MAX_RESPONSE_BYTES // 2**20} MiB, which "
                                    "is not Grafana's API: check --grafana-url", fatal=True) from None

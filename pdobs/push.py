@@ -219,8 +219,8 @@ def refuse_token_flags(argv: list[str]) -> None:
                                  "or pass --token-file FILE")
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("push", help="upload the dashboards to Grafana over its HTTP API",
+def add_parser(sub: Any, parents: list[Any]) -> None:
+    p = sub.add_parser("push", parents=parents, help="upload the dashboards to Grafana over its HTTP API",
                        description=f"Upload the dashboards to Grafana. The token comes from ${TOKEN_ENV} "
                                    "or --token-file, never from the command line.")
     p.add_argument("--grafana-url", required=True, help="Grafana's root URL, e.g. https://grafana.example.com")
@@ -229,20 +229,26 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="show what would change; send only GET requests")
     p.add_argument("--message", default="Pushed by build.py push (llm-d P/D observability)",
                    help="version-history message of each written dashboard")
-    p.add_argument("--insecure", action="store_true", help="skip TLS certificate verification (not recommended)")
+    p.add_argument("--ca-file", type=Path, help="CA bundle that signed Grafana's certificate")
+    p.add_argument("--insecure-skip-verify", action="store_true",
+                   help="do not verify Grafana's TLS certificate (not recommended)")
     p.add_argument("--token-file", type=Path, help=f"file holding the token (default: ${TOKEN_ENV})")
 
 
 def command(args: Any) -> int:
-    cfg = config.load(args.config)
+    cfg = config.load(getattr(args, "config", None))
     for warning in check_url(args.grafana_url):
         print(warning, file=sys.stderr)
     token = read_token(args.token_file)
-    if args.insecure:
-        print("warning: --insecure: TLS certificates are not verified", file=sys.stderr)
+    if args.ca_file is not None and not args.ca_file.is_file():
+        raise PushUsageError(f"--ca-file {args.ca_file}: no such file")
+    if args.insecure_skip_verify:
+        print(f"warning: not verifying the TLS certificate of {args.grafana_url} (--insecure-skip-verify)",
+              file=sys.stderr)
     dashboards = rendered_dashboards(cfg)
     settings = cfg["grafana"]["push"]
-    client = GrafanaClient(args.grafana_url, token, verify=not args.insecure,
+    verify: bool | str = False if args.insecure_skip_verify else str(args.ca_file) if args.ca_file else True
+    client = GrafanaClient(args.grafana_url, token, verify=verify,
                            timeout=settings["timeout_seconds"], retries=settings["retries"],
                            backoff=settings["backoff_seconds"])
     folder = cfg["grafana"]["folder"]

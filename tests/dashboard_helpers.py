@@ -20,8 +20,8 @@ from harness.grafana_query import (  # noqa: F401  (re-exported for the dashboar
 from pdobs.core import paths
 
 JSON = dict[str, Any]
-# CI checks out shared/ beside the clone; the upstream schemas live there, not in the repo.
-UPSTREAM_SCHEMAS = paths.ROOT / ".." / "shared" / "reference" / "grafana-schema"
+# Grafana's published schemas, vendored with their licence and source (see its README.md).
+UPSTREAM_SCHEMAS = paths.ROOT / "tests" / "vendor" / "grafana-schema"
 PROJECT_SCHEMA = paths.ROOT / "dashboards" / "schema" / "dashboard.schema.json"
 
 
@@ -47,6 +47,14 @@ def upstream_validator(file: str, definition: str | None = None) -> jsonschema.D
     if definition is not None:
         schema = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
     return jsonschema.Draft7Validator(schema)
+
+
+def grafana_result(prom: Any, target: JSON, expr: str, start: float, end: float, step: float) -> list[JSON]:
+    """What Grafana gets for a panel target over [start, end]: a range query, or for an instant
+    target (stat tiles, tables, bar gauges) the value at `end` alone, as a one-point series."""
+    if target.get("instant"):
+        return [{"metric": s["metric"], "values": [s["value"]]} for s in prom.query(expr, end)]
+    return prom.query_range(expr, start, end, step)
 
 
 def last_values(result: list[JSON]) -> list[float]:

@@ -12,20 +12,17 @@ must arrive.
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from pdobs.core import paths
-from pdobs.servers import alertmanager as am_launch
-from pdobs.servers.prometheus import free_port
+from pdobs.servers.alertmanager import AlertmanagerServer
+from pdobs.servers.receivers import Receiver
 from simulator import scenarios
 
 COLLAPSED_NS = "pd-collapsed"
@@ -34,46 +31,6 @@ ROUTING_KEY = "R0UTINGKEYe2e0123456789abcdef012"
 GRAFANA = "http://grafana.e2e.test:3000"
 COMPONENTS = ("PDKVTransferAbsent", "PDPrefillIdle", "PDEPPReadyPodsMismatch")
 DEADLINE_S = 60.0  # per phase; the whole test takes about 40 s
-
-
-class Receiver:
-    """Stands in for PagerDuty's Events API v2 and a Slack incoming webhook; records each POST."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.events.append((self.path, body))
-                if self.path.startswith("/pagerduty"):
-                    status, reply = 202, json.dumps({"status": "success", "message": "Event processed",
-                                                     "dedup_key": body.get("dedup_key", "")}).encode()
-                else:
-                    status, reply = 200, b"ok"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def pagerduty(self) -> list[dict[str, Any]]:
-        return [b for p, b in self.events if p.startswith("/pagerduty")]
-
-    def slack(self) -> list[dict[str, Any]]:
-        return [b for p, b in self.events if p.startswith("/slack")]
 
 
 @pytest.fixture
@@ -85,44 +42,12 @@ def receiver() -> Iterator[Receiver]:
         r.stop()
 
 
-class Alertmanager:
-    def __init__(self, config_file: Path, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = (workdir / "alertmanager.log").open("w")
-        argv = am_launch.command([
-            f"--config.file={config_file}", f"--storage.path={workdir / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"])
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        _wait(lambda: self._ready(), 30, "alertmanager ready", lambda: (workdir / "alertmanager.log").read_text())
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"alertmanager exited with {self.proc.returncode}")
-        try:
-            return requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.url}/api/v2/alerts", timeout=5).json()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
-
-
 @pytest.fixture
-def alertmanager_factory() -> Iterator[Callable[[Path, Path], Alertmanager]]:
-    started: list[Alertmanager] = []
+def alertmanager_factory() -> Iterator[Callable[[Path, Path], AlertmanagerServer]]:
+    started: list[AlertmanagerServer] = []
 
-    def factory(config_file: Path, workdir: Path) -> Alertmanager:
-        started.append(Alertmanager(config_file, workdir))
+    def factory(config_file: Path, workdir: Path) -> AlertmanagerServer:
+        started.append(AlertmanagerServer(config_file, workdir).start())
         return started[-1]
 
     try:
@@ -145,7 +70,7 @@ def _wait(check: Callable[[], Any], timeout_s: float, what: str, diagnose: Calla
 def _user_config(tmp: Path, receiver: Receiver) -> Path:
     """The shortened timings a user would give in their own config file."""
     (tmp / "pagerduty-routing-key").write_text(ROUTING_KEY + "\n")
-    (tmp / "slack-webhook-url").write_text(f"{receiver.url}/slack/T000/B000/XXXX\n")
+    (tmp / "slack-webhook-url").write_text(receiver.slack_url + "\n")
     # A missed scrape on a loaded machine must not make the EPP gap flap, hence its keep_firing_for.
     short = {"for": "4s", "keep_firing_for": "0s"}
     cfg = {
@@ -161,7 +86,7 @@ def _user_config(tmp: Path, receiver: Receiver) -> Path:
         "alertmanager": {
             "group_wait": "1s", "explained_group_wait": "5s", "group_interval": "2s", "repeat_interval": "1h",
             "pagerduty": {"routing_key_file": str(tmp / "pagerduty-routing-key"),
-                          "url": f"{receiver.url}/pagerduty/v2/enqueue"},
+                          "url": receiver.pagerduty_url},
             "slack": {"api_url_file": str(tmp / "slack-webhook-url"), "channel": "#pd-e2e"},
         },
     }

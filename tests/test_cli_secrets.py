@@ -43,7 +43,7 @@ def test_no_option_takes_a_secret_value():
     ["doctor", "--prometheus", "http://127.0.0.1:9", f"--passw={SECRET}"],
     ["push", "--grafana-url", "http://127.0.0.1:9", "--token-fi", SECRET],
     ["push", "--grafana-url", "http://127.0.0.1:9", "--api-key", SECRET],
-    ["push", "--grafana-url", "http://127.0.0.1:9", "--ca-file", SECRET],  # a doctor option, not push's
+    ["push", "--grafana-url", "http://127.0.0.1:9", "--since", SECRET],  # a doctor option, not push's
     ["push", "--grafana-url", "http://127.0.0.1:9", SECRET],
     ["--tok", f"-{SECRET}"],
     ["doctor", "--prometheus", "http://127.0.0.1:9", "--tok", f"-{SECRET}"],

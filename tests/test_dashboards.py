@@ -34,7 +34,8 @@ from tests.dashboard_helpers import (
 UIDS = (ids.PERFORMANCE, ids.COORDINATOR, ids.DRILLDOWN)
 MULTI = {"multi_cluster": True, "labels": {"cluster": "k8s_cluster"}}
 # Grafana unit ids the dashboards may use (grafana/grafana packages/grafana-data/src/valueFormats/categories.ts).
-GRAFANA_UNITS = {"s", "ms", "short", "percentunit", "percent", "reqps", "ops", "Bps", "bytes", "none"}
+# Grafana unit ids; "bytes" is IEC (KiB, MiB), "decbytes" SI (kB, MB).
+GRAFANA_UNITS = {"s", "ms", "short", "percentunit", "percent", "reqps", "ops", "Bps", "bytes", "decbytes", "none"}
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 RANGE_FUNCTIONS = ("rate", "irate", "increase")
 
@@ -259,6 +260,15 @@ def test_panel_title_description_rule(dashboards, uid):
 def test_panel_units_rule(dashboards, uid):
     for panel in panels(dashboards[uid]):
         assert panel["fieldConfig"]["defaults"]["unit"] in GRAFANA_UNITS, panel["title"]
+
+
+def test_units_say_what_the_titles_and_the_doctor_say(dashboards):
+    by_title = {p["title"]: p for uid in UIDS for p in panels(dashboards[uid])}
+    # "MB" in the title is decimal: Grafana's SI bytes unit, not the IEC one (MiB).
+    assert by_title["MB per transfer"]["fieldConfig"]["defaults"]["unit"] == "decbytes"
+    assert "1 MB = 1,000,000 bytes" in by_title["MB per transfer"]["description"]
+    # A count per count, as the doctor prints it ("1.00 per decode req"), never a percent.
+    assert by_title["Prefill requests per decode request"]["fieldConfig"]["defaults"]["unit"] == "none"
 
 
 def _enclosing_calls(expr: str, pos: int) -> list[str]:

@@ -17,17 +17,19 @@ import pytest
 import requests
 
 from dashboards import builder, ids, render
+from dashboards import coordinator as coordinator_module
 from dashboards.features import FEATURES
 from dashboards.spec import Panel, Query
 from pdobs import checks, signals
 from pdobs.build import make
 from pdobs.checks import NEUTRAL
-from pdobs.core import config
+from pdobs.core import config, promql
 from pdobs.servers.prometheus import PrometheusServer
 from recording_rules import render as recording_rules
 from simulator import scenarios
 from tests.dashboard_helpers import (
     grafana_rate_interval,
+    grafana_result,
     interpolate,
     last_values,
     panels,
@@ -101,6 +103,7 @@ class Loaded:
     built: dict[str, scenarios.Scenario]
     start: float  # first queried time
     end: float
+    first: float  # the scenarios' minute 0, healthy everywhere
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +131,7 @@ def loaded(cfg, prometheus_for_scenario, tmp_path_factory) -> Loaded:
     combined = scenarios.combine(*built.values(), name="dashboards")
     served = prometheus_for_scenario(combined, [_rules(cfg, tmp_path_factory.mktemp("dash-rules"))],
                                      interval_s=SCRAPE_S)
-    return Loaded(served.server, built, served.time_at(FROM_MIN), served.end_time)
+    return Loaded(served.server, built, served.time_at(FROM_MIN), served.end_time, served.time_at(0))
 
 
 def grafana_values(namespace: str, loaded: Loaded) -> dict[str, str]:
@@ -161,9 +164,15 @@ def panel_json(dashboards: dict, uid: str, title: str) -> dict:
     return next(p for p in panels(dashboards[uid]) if p["title"] == title)
 
 
-def shown(loaded: Loaded, dashboards: dict, uid: str, title: str, namespace: str) -> list[tuple[str, str]]:
+def shown(loaded: Loaded, dashboards: dict, uid: str, title: str, namespace: str,
+          start: float | None = None) -> list[tuple[str, str]]:
+    """What the stat panel shows with the namespace picked, as Grafana queries each target (instant
+    targets at the range's end), over [start or the queried window's start, end]."""
     panel = panel_json(dashboards, uid, title)
-    result = [s for t in panel["targets"] for s in run(loaded, namespace, t["expr"])]
+    start = loaded.start if start is None else start
+    values = {**grafana_values(namespace, loaded), "__range": f"{int(loaded.end - start)}s"}
+    result = [s for t in panel["targets"]
+              for s in grafana_result(loaded.prom, t, interpolate(t["expr"], values), start, loaded.end, STEP_S)]
     return stat_display(panel, result)
 
 
@@ -302,10 +311,51 @@ def test_collapsed_ttft_legs_show_the_collapse(loaded, cfg, dashboards, namespac
     prefill = panel_json(dashboards, ids.COORDINATOR, "Avg vLLM TTFT (Prefill)")
     decode = panel_json(dashboards, ids.COORDINATOR, "Avg vLLM TTFT (Decode)")
     assert not has_data(run(loaded, namespace, prefill["targets"][0]["expr"]))
-    assert "P/D deployed" in prefill["fieldConfig"]["defaults"]["noValue"]
+    assert "prefill pods finish no requests" in prefill["fieldConfig"]["defaults"]["noValue"]
     decode_ttft = last_values(run(loaded, namespace, decode["targets"][0]["expr"]))
     healthy_ttft = last_values(run(loaded, "healthy-objective", decode["targets"][0]["expr"]))
     assert decode_ttft and healthy_ttft and decode_ttft[0] > healthy_ttft[0]
+
+
+def test_every_stat_tile_reads_one_instant_value(dashboards):
+    # A tile shows one number; a range reduced by lastNotNull shows the last finite point, which
+    # after a collapse is the healthy value from before it.
+    for uid, data in dashboards.items():
+        for panel in panels(data):
+            if panel["type"] == "stat":
+                assert all(t["instant"] and not t["range"] for t in panel["targets"]), f"{uid} / {panel['title']}"
+                assert panel["options"]["graphMode"] == "none", f"{uid} / {panel['title']}"
+
+
+@pytest.mark.parametrize("namespace", COLLAPSED)
+def test_headline_tiles_read_what_the_collapse_does_now_over_the_default_range(loaded, cfg, dashboards, namespace):
+    # Grafana's default range (grafana.time_from, 1h) reaches back before the collapse.
+    start = loaded.end - promql.duration_seconds(cfg["grafana"]["time_from"].removeprefix("now-"))
+    assert start < loaded.first
+    coordinator = {p["title"]: p for p in panels(dashboards[ids.COORDINATOR])}
+    prefill, true_ttft = coordinator["Avg vLLM TTFT (Prefill)"], coordinator["Avg True TTFT (Prefill + Decode)"]
+    values = {**grafana_values(namespace, loaded), "__range": f"{int(loaded.end - start)}s"}
+    # The prefill leg had values before the collapse: a tile reading the range would show a stale one.
+    before = loaded.prom.query_range(interpolate(prefill["targets"][0]["expr"], values), start, loaded.end, STEP_S)
+    assert last_values(before), "the healthy minutes must be in the range for this test to mean anything"
+
+    def tile(uid: str, title: str) -> list[tuple[str, str]]:
+        return shown(loaded, dashboards, uid, title, namespace, start=start)
+
+    none_now = [(coordinator_module.PREFILL_NONE, "")]
+    assert tile(ids.COORDINATOR, "Avg vLLM TTFT (Prefill)") == none_now
+    assert tile(ids.COORDINATOR, "Avg True TTFT (Prefill + Decode)") == none_now
+    assert prefill["fieldConfig"]["defaults"]["noValue"] == true_ttft["fieldConfig"]["defaults"]["noValue"]
+    decode = coordinator["Avg vLLM TTFT (Decode)"]
+    now = loaded.prom.query(interpolate(decode["targets"][0]["expr"], values), loaded.end)
+    decode_now = float(now[0]["value"][1])
+    assert tile(ids.COORDINATOR, "Avg vLLM TTFT (Decode)") == [(f"{decode_now:g}", "green")]
+    assert decode_now > 0.05  # the post-mortem's 54.9 ms: decode computes the prompts now
+    assert tile(ids.COORDINATOR, "KV transfer status") == [("ABSENT", "red")]
+    drill = [p for p in panels(dashboards[ids.DRILLDOWN]) if p["gridPos"]["y"] == 1]
+    assert tile(ids.DRILLDOWN, drill[-1]["title"]) == [("COLLAPSED TO AGGREGATED", "red")]
+    for panel in drill[1:5]:
+        assert tile(ids.DRILLDOWN, panel["title"]) == [("FAIL", "red")], panel["title"]
 
 
 @pytest.mark.parametrize("namespace", AGGREGATED)
@@ -401,7 +451,7 @@ def test_multi_cluster_variable_and_panels_follow_the_cluster(multi):
         values = {"namespace": ".*", "model_name": ".*", "cluster": cluster,
                   "__rate_interval": grafana_rate_interval(STEP_S, SCRAPE_S)}
         result = [s for t in panel["targets"]
-                  for s in served.server.query_range(interpolate(t["expr"], values), start, end, STEP_S)]
+                  for s in grafana_result(served.server, t, interpolate(t["expr"], values), start, end, STEP_S)]
         return stat_display(panel, result)
 
     assert display(ids.DRILLDOWN, "Verdict", "east") == [("DISAGGREGATED", "green")]

@@ -14,7 +14,7 @@ from delivery import RenderError, grafana
 from pdobs import cli
 from pdobs.build import make
 from pdobs.build.model import BuildModel
-from pdobs.core import config
+from pdobs.core import config, paths
 
 # The file provider's fields as Grafana documents them (administration/provisioning, "Dashboards").
 PROVIDER_SCHEMA = {
@@ -177,6 +177,10 @@ def test_import_form_is_what_export_for_sharing_externally_writes(built, uid):
     assert [r["id"] for r in requires] == sorted(r["id"] for r in requires)
     by_id = {r["id"]: r for r in requires}
     assert by_id["grafana"]["type"] == "grafana"
+    # The oldest Grafana the README promises (10.4-12), which schemaVersion 39 needs.
+    readme = (paths.ROOT / "README.md").read_text()
+    oldest = re.search(r"Grafana (\d+\.\d+)[\u2013-]\d+", readme).group(1)
+    assert by_id["grafana"]["version"] == f"{oldest}.0" == "10.4.0"
     assert by_id["prometheus"] == {"type": "datasource", "id": "prometheus", "name": "Prometheus",
                                    "version": "1.0.0"}
     panels = [p for top in exported["panels"] for p in [top, *top.get("panels", [])]]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pdobs import cli
-from pdobs.demo import TRUTH_VERDICT
+from pdobs.demo.story import TRUTH_VERDICT
 from simulator import scenarios
 
 

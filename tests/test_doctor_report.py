@@ -24,7 +24,7 @@ from harness.truth import EXPECT
 from pdobs import checks, cli, signals
 from pdobs.build import make
 from pdobs.core import config, promql
-from pdobs.demo import TRUTH_VERDICT
+from pdobs.demo.story import TRUTH_VERDICT
 from pdobs.doctor import history
 from recording_rules import render as recording_rules
 from simulator import scenarios
@@ -351,21 +351,3 @@ def test_the_step_keeps_six_hours_small():
     assert len(w.times) <= history.MAX_POINTS + 1
     assert history.window(1_800_000_000.0, 3600, 30.0).step == 30.0  # never finer than a scrape
 
-
-def test_make_demo_writes_the_report_of_its_scenario(tmp_path):
-    from pdobs import demo
-
-    build = tmp_path / "build"
-    built = make.model(CFG)
-    files = {**recording_rules.render(CFG, built), **alert_rules.render(CFG, built)}
-    for rel in demo.RULE_FILES:
-        (build / rel).parent.mkdir(parents=True, exist_ok=True)
-        (build / rel).write_text(files[rel])
-    out = io.StringIO()
-    result, expected = demo.run("collapsed", out=out, build_dir=build, duration_min=25)
-    path = build / "demo-report-collapsed.html"
-    assert f"The HTML report of the whole run (open it in a browser): {path}" in out.getvalue()
-    dep = _deployment(embedded(path.read_text()))
-    assert dep["verdict"]["now"] == expected == "COLLAPSED TO AGGREGATED"
-    assert {a["name"] for a in dep["alerts"]} >= {"PDDisaggregationCollapsed", "PDPrefillIdle"}
-    assert dep["timeline"][0]["start"] <= result.time - 24 * 60

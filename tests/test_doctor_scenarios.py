@@ -11,7 +11,7 @@ import pytest
 from pdobs import checks, cli
 from pdobs.build import make
 from pdobs.core import config
-from pdobs.demo import TRUTH_VERDICT
+from pdobs.demo.story import TRUTH_VERDICT
 from pdobs.signals import doctor as doctor_signals
 from simulator import scenarios
 

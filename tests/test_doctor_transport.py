@@ -4,6 +4,8 @@ A forwarding proxy in front of a real Prometheus (backfilled from the simulator)
 secured server; its certificate is made at test time with the openssl binary.
 """
 
+import json
+
 import pytest
 import requests
 from doctor_helpers import Proxy, self_signed_cert
@@ -73,6 +75,22 @@ def test_self_signed_tls_is_refused_by_default_and_accepted_with_its_ca(capsys, 
         code, out, err = doctor(capsys, proxy.url, served, "--insecure-skip-verify")
         assert code == 1 and "COLLAPSED TO AGGREGATED" in out
         assert err == f"warning: not verifying the TLS certificate of {proxy.url} (--insecure-skip-verify)\n"
+
+
+def test_a_wrong_ca_file_is_not_suggested_again(capsys, served, cert, tmp_path):
+    other = self_signed_cert(tmp_path)  # a CA that did not sign the proxy's certificate
+    with Proxy(served.url, cert=cert) as proxy:
+        code, _, err = doctor(capsys, proxy.url, served, "--ca-file", str(other[0]))
+    assert code == 2 and err.count("\n") == 1
+    assert f"the CA in --ca-file {other[0]} did not sign it" in err and "pass --ca-file" not in err
+    assert "--insecure-skip-verify" in err
+
+
+def test_json_output_is_one_object_even_on_failure(capsys, served):
+    url = f"http://127.0.0.1:{free_port()}"
+    code, out, err = doctor(capsys, url, served, "--output", "json")
+    assert code == 2 and err.startswith("error: cannot reach Prometheus")
+    assert json.loads(out) == {"error": err.removeprefix("error: ").strip(), "exit_code": 2}
 
 
 def test_missing_ca_file_is_bad_input(capsys, served, tmp_path):

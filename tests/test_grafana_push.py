@@ -283,13 +283,19 @@ def test_tls_is_verified_unless_insecure_is_explicit(certificate, monkeypatch, c
         code, _out, err = run(capsys, api.url)
         assert code == 1
         line = _one_line_errors(err)[0]
-        assert "TLS verification failed" in line and "--insecure" in line
+        assert "TLS verification failed" in line and "--ca-file" in line and "--insecure-skip-verify" in line
         assert api.requests == [], "nothing is sent over an unverified connection"
 
         code, _out, err = run(capsys, api.url, "--insecure")
+        assert code == 2 and "the flag is --insecure-skip-verify" in err  # one name everywhere
+
+        code, _out, err = run(capsys, api.url, "--insecure-skip-verify")
         assert code == 0, err
-        assert "warning: --insecure" in err
+        assert f"warning: not verifying the TLS certificate of {api.url} (--insecure-skip-verify)" in err
         assert api.seen()[-1] == ("POST", "/api/dashboards/db")
+
+        code, _out, err = run(capsys, api.url, "--ca-file", str(certificate[0]))
+        assert code == 0, err
 
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
         code, _out, err = run(capsys, api.url)

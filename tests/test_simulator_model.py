@@ -1,6 +1,6 @@
 """The simulator's model: P/D semantics, counter behaviour, names per version and EPP family.
 
-Metric names below are written out literally from ../shared/reference/metrics.md rather than
+Metric names below are written out literally from the upstream metric definitions rather than
 taken from simulator.metrics, so a typo there fails here.
 """
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import yaml
 
-from pdobs.core import paths, promql
+from pdobs.core import paths, promql, yamlio
 
 Config = dict[str, Any]
 
@@ -55,7 +55,7 @@ def load_schema() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-class _LimitedLoader(yaml.SafeLoader):
+class _LimitedLoader(yamlio.UniqueKeyLoader):
     """SafeLoader that refuses deep nesting and counts nodes as they are composed (aliases with
     their full expansion), so a billion-laughs file stops after MAX_NODES instead of exploding."""
 
@@ -149,6 +149,9 @@ def _read_yaml(path: Path) -> Any:
         return parse_yaml(text)
     except RecursionError:
         raise ConfigError(f"config file {path}: nested too deeply") from None
+    except yamlio.DuplicateKeyError as exc:
+        raise ConfigError(f"config file {path} line {exc.problem_mark.line + 1}: {exc.problem}; "
+                          "keep one and merge their settings") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
@@ -341,7 +344,9 @@ def load(user_file: Path | None = None, overrides: Config | None = None) -> Conf
     if user_file is not None:
         user = _read_yaml(user_file)
         if user is None:
-            user = {}
+            # An empty file is almost always the wrong file (or a failed write), not "no changes".
+            raise ConfigError(f"config file {user_file}: empty (no settings); put your overrides in it, "
+                              "or leave --config out to use the defaults")
         if not isinstance(user, dict):
             kind = type(user).__name__
             raise ConfigError(f"config file {user_file}: expected a mapping at the top level, got {kind}")

@@ -19,6 +19,7 @@ from pdobs.doctor import checklist, history, html_report, preflight, report
 from pdobs.doctor.client import CredentialsError, Prometheus, PrometheusError, QueryError, credentials
 from pdobs.doctor.model import EXIT_BAD_INPUT, EXIT_FAILING, Report
 from pdobs.doctor.queries import Reader
+from pdobs.errors import CommandError
 
 Config = dict[str, Any]
 
@@ -30,9 +31,9 @@ class ScopeError(Exception):
     """Nothing to diagnose in the scope asked for (exit 2)."""
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "doctor", help="is this P/D deployment actually disaggregated? (queries a live Prometheus)",
+        "doctor", parents=parents, help="is this P/D deployment actually disaggregated? (queries a live Prometheus)",
         description="Run the post-mortem's checklist against a Prometheus. Credentials come from the "
                     "environment (PROMETHEUS_TOKEN, or PROMETHEUS_USERNAME/PROMETHEUS_PASSWORD) or from "
                     "files, never from the command line.",
@@ -42,9 +43,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--namespace", help="only this namespace (default: every namespace with vLLM series)")
     p.add_argument("--model", help="only this model_name (default: every model)")
     p.add_argument("--cluster", help="only this cluster (multi_cluster configs)")
-    # SUPPRESS: `build.py --config F doctor` and `build.py doctor --config F` both work.
-    p.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                   help="YAML file merged over pdobs/config/default.yaml")
     p.add_argument("--output", choices=("text", "json"), default="text", help="report format (default: text)")
     p.add_argument("--time", help="evaluate at this time (RFC 3339 or Unix seconds; default: now)")
     p.add_argument("--token-file", type=Path, help="file holding a bearer token (default: $PROMETHEUS_TOKEN)")
@@ -152,6 +150,9 @@ def write_report(cfg: Config, prom: Prometheus, scope: dict[str, tuple[str, str]
 def command(args: argparse.Namespace) -> int:
     cfg = config.load(getattr(args, "config", None))
     try:
+        if args.cluster and not cfg["multi_cluster"]:
+            raise ScopeError(f"--cluster {args.cluster}: multi_cluster is off in the config, so no query selects "
+                             "by cluster; set multi_cluster: true (and labels.cluster) or drop --cluster")
         if args.timeout <= 0:
             raise ScopeError(f"--timeout {args.timeout:g}: expected seconds above 0")
         at, seconds = _range(args)
@@ -171,11 +172,10 @@ def command(args: argparse.Namespace) -> int:
         finally:
             prom.close()
     except (PrometheusError, CredentialsError, ScopeError, html_report.ReportWriteError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
     except QueryError as exc:
-        print(f"error: {exc} (a bug in the doctor, or a backend that is not PromQL-compatible)", file=sys.stderr)
-        return EXIT_FAILING
+        raise CommandError(f"{exc} (a bug in the doctor, or a backend that is not PromQL-compatible)",
+                           EXIT_FAILING) from None
     print(report.as_json(result) if args.output == "json" else report.text(result), end="")
     if args.report is not None:
         print(f"wrote the HTML report to {args.report}", file=sys.stderr)

@@ -148,6 +148,7 @@ class Prometheus:
         if ca_file is not None and not ca_file.is_file():
             raise CredentialsError(f"--ca-file {ca_file}: no such file")
         self.verify: bool | str = False if insecure else str(ca_file) if ca_file else True
+        self.ca_file = ca_file
         if insecure:
             # The user asked for it; one line from the command beats a warning per request.
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
@@ -174,10 +175,12 @@ class Prometheus:
             resp = httpbound.request(self.session, method, self.url + path, data=data, params=params,
                                      deadline=self.timeout, max_bytes=MAX_RESPONSE_BYTES, verify=self.verify)
         except requests.exceptions.SSLError as exc:
+            # Suggest only what was not tried already.
+            fix = (f"the CA in --ca-file {self.ca_file} did not sign it (give the one that did)"
+                   if self.ca_file else "pass --ca-file with the CA that signed it")
             raise PrometheusError(
                 f"cannot reach Prometheus at {self.shown}: TLS certificate verification failed "
-                f"({_reason(exc)}); pass --ca-file with the CA that signed it, or --insecure-skip-verify "
-                "if you accept the risk") from None
+                f"({_reason(exc)}); {fix}, or --insecure-skip-verify if you accept the risk") from None
         except requests.exceptions.Timeout:
             raise PrometheusError(f"cannot reach Prometheus at {self.shown}: no complete answer to {path} within "
                                   f"{self.timeout:g}s (raise --timeout, or check the URL)") from None
