@@ -182,7 +182,11 @@ def write_tree(out: Path, files: Mapping[str, str | bytes],
     """
     out = out.absolute()
     rels = _relative_paths(files)
-    _check_target(out)
+    # Refuse a folder we did not make before touching it (no lock file left in a user's folder); a
+    # folder with our lock is checked again under the lock, where another build's half-made files
+    # cannot be mistaken for a user's.
+    if not (out / LOCK).exists():
+        _check_target(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
