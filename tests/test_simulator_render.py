@@ -104,7 +104,9 @@ def test_backfill_holds_exactly_the_simulated_series(prometheus_for_scenario, mi
     served = prometheus_for_scenario(mixed)
     stored = served.server.series('{__name__=~".+"}', served.start_time, served.end_time)
     assert len(stored) == len(timelines(mixed))
-    assert served.backfill.samples > 0 and served.backfill.files == 1
+    # promtool cuts blocks at 2-hour boundaries (aligned to the epoch): a run across one makes two.
+    windows = {int(ts // 7200) for ts in (served.start_time, served.end_time)}
+    assert served.backfill.samples > 0 and served.backfill.files == len(windows)
 
 
 def test_promtool_and_backfilled_prometheus_give_the_same_answers(
