@@ -61,6 +61,9 @@ class AlertDef:
     link: Link
     confirm: tuple[Confirm, ...]
     fields: FieldBuilder | None = None
+    # Reads raw vLLM series beside the recorded ones: only an alert that watches whether the
+    # recording rules run at all may (it must work without them).
+    reads_raw: bool = False
 
 
 # --- expression helpers -------------------------------------------------------------------------
@@ -146,6 +149,32 @@ def _targets_down(ctx: Ctx, s: Settings) -> str:
     return f"{_q(ctx, 'model_server_targets_down')} > 0"
 
 
+def _excluding(ctx: Ctx, s: Settings) -> Ctx:
+    """The context without the namespaces the alert's `exclude_namespaces` names. A context that
+    already scopes the namespace (a runbook's query for one namespace) keeps its own scope."""
+    pattern = s["exclude_namespaces"]
+    if not pattern or "namespace" in ctx.scope:
+        return ctx
+    return ctx.scoped(namespace=("!~", pattern))
+
+
+def _roles_unresolved(ctx: Ctx, s: Settings) -> str:
+    # Value: vLLM series without the pod label (the cause, first when both hold), else 0 where
+    # pods are up and none has a role.
+    c = _excluding(ctx, s)
+    return f"{_q(c, 'vllm_series_without_pod')}\nor {ctx.on(*NS)}\n{_q(c, 'roles_unseen')} * 0"
+
+
+def _epp_metrics_absent(ctx: Ctx, s: Settings) -> str:
+    # Value: model-server pods up in the namespace.
+    return _q(_excluding(ctx, s), "epp_unseen")
+
+
+def _recording_rules_absent(ctx: Ctx, s: Settings) -> str:
+    # Value: model-server pods up, counted from the raw series.
+    return _q(ctx, "recording_rules_absent")
+
+
 # --- description fields ---------------------------------------------------------------------------
 
 
@@ -200,6 +229,20 @@ def _expired_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
         ),
         "threshold": _percent(s["threshold"]),
     }
+
+
+def _roles_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    pod = ctx.label("pod")
+    roles = ctx.cfg["roles"]
+    how = ("no pod name matches roles.pod_regex.prefill or roles.pod_regex.decode" if roles["mode"] == "pod_regex"
+           else f"no pod carries the {roles['label']['name']} label with the roles.label prefill or decode value")
+    lost = ("no pod can be counted or given a role" if roles["mode"] == "pod_regex"
+            else "pods cannot be told apart or counted")
+    return {"measure": T.if_positive(
+        f"{T.value('humanize')} vLLM series carry no {pod} label (labels.pod): it was relabelled away or "
+        f"renamed, so {lost}.",
+        f"{T.query_value(ctx, NS, 'vllm_pods_ns', {}, 'humanize')} model-server pod(s) export vLLM metrics "
+        f"but {how}.")}
 
 
 # --- the alerts -------------------------------------------------------------------------------------
@@ -370,6 +413,64 @@ ALERTS: tuple[AlertDef, ...] = (
             Confirm("Model-server targets down, per role", "model_server_targets_down", {}),
             Confirm("Model-server pods exporting vLLM metrics, per role", "vllm_pods", {}),
         ),
+    ),
+    # --- coverage: the package cannot see what it watches (the absent-alert pattern) -----------
+    AlertDef(
+        name="PDPodRolesUnresolved",
+        summary="Model-server pods cannot be given a role or told apart, so the P/D checks are blind.",
+        description=(
+            "In {where}, {measure} Until that is fixed the P/D checks and alerts of this namespace "
+            "(PDDisaggregationCollapsed included) cannot be trusted: they stay silent, or count pods "
+            "wrongly, whatever happens."
+        ),
+        value="humanize",
+        keys=NS,
+        expr=_roles_unresolved,
+        link=Link(DRILLDOWN, "epp-ready"),
+        confirm=(
+            Confirm("vLLM series without the pod label (empty result: every series has one)",
+                    "vllm_series_without_pod", {}),
+            Confirm("Model-server pods exporting vLLM metrics", "vllm_pods_ns", {}),
+            Confirm("Model-server pods per role (empty result: no pod has a role)", "vllm_pods", {}),
+        ),
+        fields=_roles_fields,
+    ),
+    AlertDef(
+        name="PDEPPMetricsAbsent",
+        summary="Model-server pods are up but the EPP exports no metrics here.",
+        description=(
+            "In {where}, {value} model-server pod(s) with a P/D role export vLLM metrics, but no EPP "
+            "ready-pod series exist. The 'EPP ready pods < model-server pods' check has nothing to compare "
+            "and PDEPPReadyPodsMismatch cannot fire: the post-mortem's EPP failure would go unseen."
+        ),
+        value="humanize",
+        keys=NS,
+        expr=_epp_metrics_absent,
+        link=Link(DRILLDOWN, "epp-ready"),
+        confirm=(
+            Confirm("Pods the EPP considers ready, summed over the namespace's pools (empty result "
+                    "confirms the alert)", "epp_ready_pods_ns", {}),
+            Confirm("Model-server pods per role", "vllm_pods", {}),
+        ),
+    ),
+    AlertDef(
+        name="PDRecordingRulesAbsent",
+        summary="The P/D recording rules are not loaded or not evaluating, so every P/D alert is silent.",
+        description=(
+            "In {where}, {value} model-server pod(s) export vLLM metrics but the recorded series of this "
+            "package have been absent for {for}: the recording rules are not loaded in this Prometheus "
+            "(or ruler) or fail to evaluate. Every other P/D alert and the dashboards read those series, "
+            "so they are silent and show No Data."
+        ),
+        value="humanize",
+        keys=NS,
+        expr=_recording_rules_absent,
+        link=Link(DRILLDOWN, "alerts"),
+        confirm=(
+            Confirm("Model-server pods counted from the raw vLLM series", "vllm_pods_raw", {}),
+            Confirm("The same count as recorded (empty result confirms the alert)", "vllm_pods_ns", {}),
+        ),
+        reads_raw=True,
     ),
 )
 

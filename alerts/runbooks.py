@@ -31,7 +31,7 @@ def path(name: str) -> Path:
 
 def _settings(cfg: Config, alert: AlertDef) -> str:
     s = cfg["alerts"][alert.name]
-    extra = ", ".join(f"`{k}: {v}`" for k, v in s.items()
+    extra = ", ".join(f"`{k}: {v if v != '' else repr(v)}`" for k, v in s.items()
                       if k not in ("enabled", "severity", "for", "keep_firing_for"))
     text = (f"Severity `{s['severity']}`, fires after `{s['for']}`, keeps firing for "
             f"`{s['keep_firing_for']}` after it clears")

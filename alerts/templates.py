@@ -46,6 +46,11 @@ def if_infinite(then: str, otherwise: str) -> str:
     return f"{{{{ if gt $value 1e300 }}}}{then}{{{{ else }}}}{otherwise}{{{{ end }}}}"
 
 
+def if_positive(then: str, otherwise: str) -> str:
+    """Branch on $value being above 0 (an alert whose `or` branches say which case holds)."""
+    return f"{{{{ if gt $value 0.0 }}}}{then}{{{{ else }}}}{otherwise}{{{{ end }}}}"
+
+
 def scoped_printf(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder) -> str:
     """`printf "<query>" $labels.a $labels.b` where the query is the catalog's, scoped to the
     alert's labels. `build(ctx)` renders the query with a context scoped by placeholders."""

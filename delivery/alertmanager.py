@@ -30,7 +30,8 @@ def explained_by_collapse() -> dict[str, tuple[str, ...]]:
     """The alerts of the checks whose record says the collapse verdict explains them, with the label
     keys each shares with the verdict: an inhibition must match on exactly the labels both carry
     (Alertmanager treats a label missing on one side as different), so the EPP alert, which has no
-    model label, matches on the namespace (and cluster) alone."""
+    model label, matches on the namespace (and cluster) alone. The blind-monitoring alerts are no
+    check's: the verdict never silences them, as they say the verdict itself cannot be trusted."""
     out: dict[str, tuple[str, ...]] = {}
     for check in checks.CHECKS:
         if check.inhibited and check.alert != COLLAPSE:

@@ -77,4 +77,16 @@ EXPECT: dict[str, Expectation] = {
     "PDModelServerTargetsDown": Expectation(
         lambda t, s: t["vllm_pods_up"] < t["prefill_pods"] + t["decode_pods"],
         "gauge", "a running model-server pod cannot be scraped"),
+    # Blind monitoring: a simulated deployment always carries the pod label and llm-d's role
+    # names, exports EPP metrics and runs with the recording rules, so no scenario holds these
+    # (tests/rules/blind*.yaml patch the series to make them hold).
+    "PDPodRolesUnresolved": Expectation(
+        lambda t, s: False,
+        "gauge", "vLLM series lack the pod label, or no pod matches a role (no simulator scenario models it)"),
+    "PDEPPMetricsAbsent": Expectation(
+        lambda t, s: False,
+        "gauge", "pods with a role are up but the EPP exports nothing (no simulator scenario models it)"),
+    "PDRecordingRulesAbsent": Expectation(
+        lambda t, s: False,
+        "gauge", "the recording rules are not loaded (no simulator scenario models it)"),
 }

@@ -18,6 +18,12 @@ Spec file::
         drop: [[inference_pool_ready_pods]]
         set: [{match: [a_gauge], from: fault, value: 2}]       # a gauge's value from then on
         counters: [{match: [a_total, -prefill-], from: fault, per_second: 0.5}]  # grows from then on
+        stop: [{match: ['job="gaie-pd-epp"'], from: fault}]   # series end there (a staleness marker)
+        relabel: [{match: ['vllm:'], label: pod, to: pod_name, from: fault}]  # the label renamed from
+                                       # then on (`to: null` drops it): old series end, new ones begin
+      rule_files: [prometheus/alerts.yaml]   # optional: load only these of the build's rule files
+      extra_series:                    # optional: literal promtool input series added as they are
+      - {series: 'namespace:vllm_pods:count{namespace="llm-d"}', values: '_x4 2x56'}
       alerts:
       - alert: PDKVTransferAbsent      # or `all` (with an optional `except` list)
         at: fault + for - eval         # a time, a list of times, or {every: 1m, from: 0m, to: end}
@@ -192,7 +198,55 @@ def input_series(group: Mapping[str, Any], sc: scenarios.Scenario, times: TimeCo
                 else:
                     out.append(v)
             lines[s] = out
-    return [{"series": s, "values": render_promtool.encode(v)} for s, v in lines.items() if v]
+    for stop in patch.get("stop", ()):
+        chosen = [s for s in lines if _matches(s, stop["match"])]
+        if not chosen:
+            raise SpecError(f"{group['name']!r}: patch stop {stop['match']} matches no series")
+        k0 = _first_step(times.seconds(stop["from"], None), step_s)
+        for s in chosen:
+            lines[s] = _ended(lines[s], k0)
+    for rule in patch.get("relabel", ()):
+        chosen = [s for s in lines if _matches(s, rule["match"])]
+        if not chosen:
+            raise SpecError(f"{group['name']!r}: patch relabel {rule['match']} matches no series")
+        k0 = _first_step(times.seconds(rule.get("from", "0s"), None), step_s)
+        for s in chosen:
+            renamed = _relabelled(s, rule["label"], rule.get("to"), group)
+            if renamed in lines:
+                raise SpecError(f"{group['name']!r}: patch relabel makes {renamed} twice")
+            samples = lines[s]
+            lines[s] = _ended(samples, k0)
+            lines[renamed] = [None] * min(k0, len(samples)) + samples[k0:]
+    out = [{"series": s, "values": render_promtool.encode(v)} for s, v in lines.items() if v]
+    return out + [dict(extra) for extra in group.get("extra_series") or ()]
+
+
+def _first_step(seconds: float, step_s: float) -> int:
+    return int(-(-seconds // step_s))
+
+
+def _ended(samples: list[Any], k0: int) -> list[Any]:
+    """The series up to step k0, where it ends with a staleness marker (as Prometheus writes one
+    when a scrape no longer returns it) if it was live."""
+    head = samples[:k0]
+    if k0 < len(samples) and any(isinstance(v, float | int) and v is not render_promtool.STALE for v in head):
+        head.append(render_promtool.STALE)
+    return head
+
+
+_LABEL = r'(?<=[{{,]){}="((?:[^"\\]|\\.)*)"'
+
+
+def _relabelled(series: str, label: str, to: str | None, group: Mapping[str, Any]) -> str:
+    """The series with `label` renamed to `to`, or dropped when `to` is None."""
+    pattern = re.compile(_LABEL.format(re.escape(label)))
+    found = pattern.search(series)
+    if found is None:
+        raise SpecError(f"{group['name']!r}: patch relabel: {series} has no label {label!r}")
+    if to is not None:
+        return series[:found.start()] + f'{to}="{found.group(1)}"' + series[found.end():]
+    text = series[:found.start()] + series[found.end():]
+    return text.replace(",,", ",").replace("{,", "{").replace(",}", "}")
 
 
 # --- times -------------------------------------------------------------------------------------
@@ -348,8 +402,11 @@ def group_doc(cfg: Mapping[str, Any], group: Mapping[str, Any]) -> dict[str, Any
 
 
 def file_doc(cfg: Mapping[str, Any], group: Mapping[str, Any], build_dir: str) -> dict[str, Any]:
+    files = list(group.get("rule_files") or RULE_FILES)
+    if not files or set(files) - set(RULE_FILES):
+        raise SpecError(f"rule_files {files}: expected some of {list(RULE_FILES)}")
     return {
-        "rule_files": [f"{build_dir}/{rel}" for rel in RULE_FILES],
+        "rule_files": [f"{build_dir}/{rel}" for rel in files],
         "evaluation_interval": cfg["prometheus"]["evaluation_interval"],
         "tests": [group_doc(cfg, group)],
     }

@@ -140,3 +140,47 @@ def test_times_in_specs_come_from_the_config():
         times.seconds("fault + for", "all")
     with pytest.raises(gen.SpecError):
         times.seconds("fault for", "PDPrefillIdle")
+
+
+# --- the patches that blind the monitoring (tests/rules/blind*.yaml) ---------------------------------
+
+
+def _patched(patch: dict, **group: object) -> dict[str, str]:
+    g = {"name": "g", "scenario": "healthy_pd", "params": {"duration_min": 4}, "patch": patch, **group}
+    cfg = config.load()
+    sc = gen.build_scenario(g)
+    times = gen.TimeContext(cfg, gen.fault_start(sc, g) * 60, None, sc.duration_min * 60)
+    return {s["series"]: s["values"] for s in gen.input_series(g, sc, times, 30.0)}
+
+
+def test_relabel_ends_the_old_series_and_starts_the_renamed_one():
+    series = _patched({"relabel": [{"match": ["vllm:num_requests_running", "-prefill-"], "label": "pod",
+                                    "to": "pod_name", "from": "2m"}]})
+    old = [s for s in series if s.startswith("vllm:num_requests_running{") and "-prefill-" in s]
+    assert len(old) == 2
+    (before,) = [s for s in old if ",pod=" in s]
+    (after,) = [s for s in old if ",pod_name=" in s]
+    assert series[before].endswith("stale") and series[after].startswith("_x4 ")
+    assert after == before.replace(",pod=", ",pod_name=")
+    dropped = _patched({"relabel": [{"match": ["vllm:num_requests_running", "-decode-"], "label": "pod",
+                                     "to": None}]})
+    running = [s for s in dropped if s.startswith("vllm:num_requests_running{")]
+    (gone,) = [s for s in running if "pod" not in re.findall(r"[{,]([a-z_]+)=", s)]
+    assert "decode-podmonitor" in gone and len(running) == 2
+
+
+def test_stop_ends_series_with_a_staleness_marker():
+    series = _patched({"stop": [{"match": ['job="gaie-pd-epp"'], "from": "1m"}]})
+    epp = [v for s, v in series.items() if 'job="gaie-pd-epp"' in s]
+    assert epp and all(v.endswith("stale") for v in epp)
+
+
+def test_patches_and_rule_files_that_cannot_apply_are_refused():
+    with pytest.raises(gen.SpecError, match="relabel"):
+        _patched({"relabel": [{"match": ["no_such_series"], "label": "pod", "to": "x"}]})
+    with pytest.raises(gen.SpecError, match="no label 'nope'"):
+        _patched({"relabel": [{"match": ["vllm:num_requests_running"], "label": "nope", "to": "x"}]})
+    with pytest.raises(gen.SpecError, match="stop"):
+        _patched({"stop": [{"match": ["no_such_series"], "from": "1m"}]})
+    with pytest.raises(gen.SpecError, match="rule_files"):
+        gen.file_doc(config.load(), {"name": "g", "rule_files": ["prometheus/other.yaml"]}, "build-x")

@@ -96,7 +96,8 @@ def test_for_is_at_least_two_scrapes_where_absence_can_fire_it(cfg):
 
 
 def test_alerts_read_only_recorded_namespace_level_series(cfg):
-    """Alerts read the recording rules (no raw metric, no per-pod series in an alert path)."""
+    """Alerts read the recording rules (no raw metric, no per-pod series in an alert path), but
+    for the one that watches whether the recording rules run at all."""
     recorded = {r.record for g in recording.rule_groups(cfg) for r in g.rules}
     level_of = {s.record: s.level for s in signals.signals(cfg).values() if s.record}
     for rule in _rules(cfg):
@@ -105,7 +106,13 @@ def test_alerts_read_only_recorded_namespace_level_series(cfg):
         assert used <= recorded, f"{rule['alert']} reads unrecorded {used - recorded}"
         for name in used:
             assert "pod" not in level_of[name], f"{rule['alert']} reads per-pod {name}"
-        assert "vllm:" not in rule["expr"] and "rate(" not in rule["expr"], rule["alert"]
+        assert "rate(" not in rule["expr"], rule["alert"]
+        raw = "vllm:" in rule["expr"]
+        assert raw == definitions.BY_NAME[rule["alert"]].reads_raw, f"{rule['alert']} reads raw series: {raw}"
+
+
+def test_only_the_recording_rules_watch_reads_raw_series():
+    assert [a.name for a in definitions.ALERTS if a.reads_raw] == ["PDRecordingRulesAbsent"]
 
 
 def test_dashboard_link_only_when_grafana_is_configured(cfg):

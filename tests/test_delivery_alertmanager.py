@@ -113,6 +113,23 @@ def test_collapse_inhibits_exactly_the_components_it_explains(default_config):
     assert targets == set(alertmanager.explained_by_collapse()) & names
 
 
+BLIND = ("PDPodRolesUnresolved", "PDEPPMetricsAbsent", "PDRecordingRulesAbsent")
+
+
+def test_the_collapse_verdict_never_silences_the_blind_monitoring_alerts(default_config):
+    """They say the verdict cannot be trusted here: the verdict holding them back would hide that."""
+    _cfg, _files, path = default_config
+    doc = yaml.safe_load(path.read_text())
+    assert set(BLIND) <= {a.name for a in ALERTS}
+    assert doc["inhibit_rules"], "no inhibition at all: the check below would prove nothing"
+    for rule in doc["inhibit_rules"]:
+        named = " ".join(rule["source_matchers"] + rule["target_matchers"])
+        assert not [n for n in BLIND if n in named], rule
+    (ours,) = doc["route"]["routes"]
+    explained = ours["routes"][0]["matchers"][0]
+    assert not [n for n in BLIND if n in explained], "nor do they wait for a verdict"
+
+
 def test_explained_components_wait_longer_for_the_verdict(default_config):
     cfg, _files, path = default_config
     (ours,) = yaml.safe_load(path.read_text())["route"]["routes"]

@@ -39,6 +39,9 @@ class Measures:
     nixl_per_request: dict[Key, float]
     verdict: dict[Key, float]
     deployments: list[Key]
+    # Blind namespaces (pdobs/signals/coverage.py), by namespace key.
+    without_pod_label: dict[Key, float]
+    roles_unseen: dict[Key, float]
 
 
 def measure(r: Reader) -> Measures:
@@ -50,6 +53,8 @@ def measure(r: Reader) -> Measures:
         nixl_per_request=r.by(NS_MODEL, "nixl_transfers_per_request"),
         verdict=r.by(NS_MODEL, "verdict"),
         deployments=sorted(r.by(NS_MODEL, "vllm_deployments")),
+        without_pod_label=r.by(NS, "vllm_series_without_pod"),
+        roles_unseen=r.by(NS, "roles_unseen"),
     )
 
 
@@ -112,11 +117,32 @@ def _verdict_reason(cfg: Config, m: Measures, key: Key, verdict: Verdict | None,
         seen = f"; vLLM here is {version}" if version else ""
         return (f"prefill pods work but no NIXL transfer metrics exist: vLLM older than {NIXL_MIN_VLLM} "
                 f"exposes none, or the KV connector is not NIXL{seen}")
+    return _roles_unseen_reason(cfg)
+
+
+def _roles_unseen_reason(cfg: Config) -> str:
     roles = cfg["roles"]
     how = (f"pod names matching roles.pod_regex ({roles['pod_regex']['prefill']!r} / "
            f"{roles['pod_regex']['decode']!r})" if roles["mode"] == "pod_regex"
            else f"label {roles['label']['name']}={roles['label']['prefill']}|{roles['label']['decode']}")
     return f"no pod's role can be determined from {how}; fix roles in the config (see the roles finding)"
+
+
+# The alert that says a namespace is blind; its runbook explains every blind verdict.
+BLIND_ALERT = "PDPodRolesUnresolved"
+
+
+def _blind(cfg: Config, m: Measures, ns: Key) -> str | None:
+    """Why the package cannot see the deployments of a namespace, or None when it can."""
+    series = m.without_pod_label.get(ns)
+    if series is not None:
+        pod = cfg["labels"]["pod"]
+        return (f"{number(series)} vLLM series carry no {pod} label (labels.pod): relabelled away or renamed, "
+                "so pods cannot be told apart or given a role and no check here can be trusted; restore the "
+                "label or set labels.pod (see the roles finding)")
+    if ns in m.roles_unseen:
+        return _roles_unseen_reason(cfg)
+    return None
 
 
 def _alert(verdict: Verdict | None, failing: list[str]) -> str | None:
@@ -167,16 +193,19 @@ def deployments(cfg: Config, r: Reader, versions: dict[Key, str], model: BuildMo
         rows = [check_row(cfg, r, check, key, verdict) for check in checks.CHECKS]
         failing = [c.signal for c in rows if c.status == FAIL]
         labels = label_dict(level, key, aliases)
-        version = versions.get(project(key, level, ns_level))
+        ns = project(key, level, ns_level)
+        blind = _blind(cfg, m, ns)
         out.append(Deployment(
             labels=labels,
             prefill_pods=int(m.pods["prefill"].get(key, 0)),
             decode_pods=int(m.pods["decode"].get(key, 0)),
             checks=rows,
-            verdict=(verdict or Verdict.CANNOT_TELL).text,
+            # Blind: whatever the verdict signal computed from what little it sees, it cannot tell.
+            verdict=(Verdict.CANNOT_TELL if blind else verdict or Verdict.CANNOT_TELL).text,
             verdict_code=code,
-            reason=_verdict_reason(cfg, m, key, verdict, failing, version),
-            runbook=_runbook(model, verdict, failing),
+            reason=blind or _verdict_reason(cfg, m, key, verdict, failing, versions.get(ns)),
+            runbook=model.runbook_urls.get(BLIND_ALERT) if blind else _runbook(model, verdict, failing),
             dashboard=dashboard_link(cfg, labels, _panel(panels, verdict, failing)),
+            blind=blind,
         ))
     return out

@@ -48,6 +48,9 @@ class Deployment:
     reason: str
     runbook: str | None
     dashboard: str
+    # Why the package cannot see this deployment (no pod label, no pod with a role), or None. A
+    # blind deployment is never reported OK, whatever the verdict signal says.
+    blind: str | None = None
 
     @property
     def name(self) -> str:
@@ -61,6 +64,8 @@ class Deployment:
         premises = {c.name for c in checks.CHECKS if verdict is not None and c.premise_of is verdict}
         if any(c.status == FAIL and c.signal not in premises for c in self.checks):
             return Exit.FAILING
+        if self.blind is not None:
+            return Exit.UNDECIDED
         return verdict.exit_code if verdict is not None else Exit.UNDECIDED
 
 

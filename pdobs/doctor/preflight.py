@@ -239,10 +239,19 @@ def _pods(rows: Iterable[dict[str, Any]], r: Reader) -> dict[str, list[str]]:
 
 
 def roles(cfg: Config, r: Reader) -> list[Finding]:
-    none = _pods(r.rows("vllm_pods_without_role"), r)
+    pod = r.ctx.label("pod")
+    # Series without the pod label have their own finding: they are no pod to name.
+    none = _pods((row for row in r.rows("vllm_pods_without_role") if row.get(pod)), r)
     both = _pods(r.rows("vllm_pods_with_both_roles"), r)
     how = _role_how(cfg)
     findings = []
+    ns_level = r.keys("namespace")
+    for row in r.rows("vllm_series_without_pod"):
+        ns = _ns(tuple(row.get(n, "") for n in ns_level))
+        findings.append(Finding("roles", WARN, (
+            f"{int(row['value'])} vLLM series carry no {pod} label (labels.pod): it was relabelled away or "
+            "renamed, so pods cannot be told apart or given a role and every P/D check here is blind; restore "
+            "the label in the scrape config or set labels.pod"), ns, {"series": int(row["value"]), "blind": True}))
     for ns, pods in sorted(none.items()):
         findings.append(Finding("roles", WARN, (
             f"{len(pods)} pod(s) match neither role ({how}): {', '.join(pods[:5])}; they count in no per-role "

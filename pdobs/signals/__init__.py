@@ -14,6 +14,7 @@ this package assembles them into one engine per config and is what consumers imp
     per_pod.py      per-pod signals for the dashboards
     doctor.py       the doctor's fragments, metric families, version markers, renames
     alerting.py     what the alerts read besides the checklist
+    coverage.py     whether the package can see what it watches (roles, EPP, our own rules)
 
 Signals with a record name become recording rules (recording_rules/README.md says how they are
 named and grouped); the order of DOMAINS is the order rules appear within their group.
@@ -27,13 +28,14 @@ from typing import Any
 from pdobs import checks
 from pdobs.core.context import Ctx
 from pdobs.core.engine import Engine, Signal
-from pdobs.signals import alerting, checklist, doctor, epp, histograms, kv_transfer, pd, per_pod, vllm
+from pdobs.signals import alerting, checklist, coverage, doctor, epp, histograms, kv_transfer, pd, per_pod, vllm
 from pdobs.signals.alerting import ALERT_NAME_PREFIX
 from pdobs.signals.builders import ROLE_VARIANTS
 
 Config = dict[str, Any]
 
-DOMAINS: tuple[ModuleType, ...] = (vllm, kv_transfer, epp, histograms, pd, checklist, per_pod, doctor, alerting)
+DOMAINS: tuple[ModuleType, ...] = (vllm, kv_transfer, epp, histograms, pd, checklist, per_pod, doctor, alerting,
+                                   coverage)
 
 __all__ = ["ALERT_NAME_PREFIX", "DOMAINS", "ROLE_VARIANTS", "Signal", "context", "dependencies", "engine",
            "expression", "query", "signals", "stages"]

@@ -1,6 +1,7 @@
 """vLLM model-server signals per namespace, model and role: pods, requests, tokens, scheduler
 state, KV cache and prefix cache (histograms are in histograms.py, NIXL in kv_transfer.py)."""
 
+from pdobs.core.context import Ctx, Variant
 from pdobs.core.engine import Signal
 from pdobs.signals.builders import (
     NS,
@@ -18,6 +19,12 @@ PREFIX_QUERIES = ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_quer
 KV_CACHE_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 
 
+def pods_ns(ctx: Ctx, v: Variant) -> str:
+    # Namespace level: a model scope must not narrow it when inlined (the recorded series has no
+    # model label to filter on), or EPP ready pods would be compared with one model's pods.
+    return distinct_pods(ctx, NS, ctx.unscoped("model").vllm(POD_PRESENCE_METRIC))
+
+
 def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
     r = f"rate{window}"
     return [
@@ -27,11 +34,7 @@ def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
                lambda c, v: distinct_pods(c, NS_MODEL, c.vllm(POD_PRESENCE_METRIC, v["role"])),
                ROLE_VARIANTS),
         Signal("vllm_pods_ns", "namespace:vllm_pods:count", NS, "short",
-               "Model-server pods up in the namespace, whatever their role and model.",
-               # Namespace level: a model scope must not narrow it when inlined (the recorded
-               # series has no model label to filter on), or EPP ready pods would be compared
-               # with one model's pods.
-               lambda c, v: distinct_pods(c, NS, c.unscoped("model").vllm(POD_PRESENCE_METRIC))),
+               "Model-server pods up in the namespace, whatever their role and model.", pods_ns),
         Signal("requests", f"namespace_model_role:vllm_requests_finished:{r}", NS_MODEL, "reqps",
                "Requests finished per second (each P/D request finishes once per role).",
                vllm_sum_rate(("vllm:request_success_total",)), ROLE_VARIANTS),
