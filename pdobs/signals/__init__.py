@@ -14,6 +14,9 @@ this package assembles them into one engine per config and is what consumers imp
     per_pod.py      per-pod signals for the dashboards
     doctor.py       the doctor's fragments, metric families, version markers, renames
     alerting.py     what the alerts read besides the checklist
+    fast.py         short-window evidence the collapse and KV-failure alerts page on
+
+`fast.signals` also takes the fast window (`prometheus.fast_window`), which names its records.
 
 Signals with a record name become recording rules (recording_rules/README.md says how they are
 named and grouped); the order of DOMAINS is the order rules appear within their group.
@@ -26,7 +29,7 @@ from typing import Any
 
 from pdobs.core.context import Ctx
 from pdobs.core.engine import Engine, Signal
-from pdobs.signals import alerting, checklist, doctor, epp, histograms, kv_transfer, pd, per_pod, vllm
+from pdobs.signals import alerting, checklist, doctor, epp, fast, histograms, kv_transfer, pd, per_pod, vllm
 from pdobs.signals.alerting import ALERT_NAME_PREFIX
 from pdobs.signals.builders import ROLE_VARIANTS
 
@@ -39,14 +42,16 @@ __all__ = ["ALERT_NAME_PREFIX", "DOMAINS", "ROLE_VARIANTS", "Signal", "context",
 
 
 @cache
-def _engine(quantiles: tuple[float, ...], window: str, domains: tuple[ModuleType, ...]) -> Engine:
-    return Engine(s for domain in domains for s in domain.signals(quantiles, window))
+def _engine(quantiles: tuple[float, ...], window: str, fast_window: str, domains: tuple[ModuleType, ...]) -> Engine:
+    return Engine([*(s for domain in domains for s in domain.signals(quantiles, window)),
+                   *fast.signals(quantiles, window, fast_window)])
 
 
 def engine(cfg: Config) -> Engine:
-    """The engine for a config: signal record names and variants depend on the rate window and
-    the quantiles, so there is one per pair (and per set of definitions in force)."""
-    return _engine(tuple(cfg["signals"]["quantiles"]), cfg["prometheus"]["rate_window"], DOMAINS)
+    """The engine for a config: signal record names and variants depend on the rate windows and
+    the quantiles, so there is one per set (and per set of definitions in force)."""
+    prom = cfg["prometheus"]
+    return _engine(tuple(cfg["signals"]["quantiles"]), prom["rate_window"], prom["fast_window"], DOMAINS)
 
 
 def signals(cfg: Config) -> Mapping[str, Signal]:
