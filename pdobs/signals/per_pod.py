@@ -11,10 +11,8 @@ instant query, one sample per pod): a refresh then costs no more as the fleet gr
 series it shows.
 """
 
-from collections.abc import Callable
-
 from pdobs.core.context import Ctx, Variant
-from pdobs.core.engine import Signal
+from pdobs.core.engine import Builder, Signal
 from pdobs.signals.builders import (
     NS_MODEL,
     NS_MODEL_POD,
@@ -53,9 +51,21 @@ def spread_signal(pod_signal: str, agg: str) -> str:
     return f"{pod_signal}_{agg}"
 
 
-def _spread(pod_signal: str, agg: str) -> Callable[[Ctx, Variant], str]:
+# The per-pod expressions the spreads aggregate, from raw series: a namespace-level record never
+# reads a per-pod record (tests/test_scale_out_rules.py), so the per-pod rate is computed again.
+_PER_POD: dict[str, Builder] = {
+    "pod_running": vllm_gauge("sum", ("vllm:num_requests_running",), NS_MODEL_POD),
+    "pod_waiting": vllm_gauge("sum", ("vllm:num_requests_waiting",), NS_MODEL_POD),
+    "pod_work_tokens": vllm_sum_rate(("vllm:iteration_tokens_total_sum",), NS_MODEL_POD),
+    "pod_kv_cache_usage": vllm_gauge("avg", KV_CACHE_USAGE, NS_MODEL_POD),
+}
+
+
+def _spread(pod_signal: str, agg: str) -> Builder:
+    per_pod = _PER_POD[pod_signal]
+
     def build(ctx: Ctx, v: Variant) -> str:
-        return f"{agg} by ({ctx.by(*NS_MODEL)}) ({ctx.ref(pod_signal, **v)})"
+        return f"{agg} by ({ctx.by(*NS_MODEL)}) (\n{per_pod(ctx, v)}\n)"
 
     return build
 
@@ -71,15 +81,15 @@ def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
     r = f"rate{window}"
     return [*_spread_signals(),
         Signal("pod_running", None, NS_MODEL_POD, "short", "Requests running per pod.",
-               vllm_gauge("sum", ("vllm:num_requests_running",), NS_MODEL_POD), POD_VARIANTS),
+               _PER_POD["pod_running"], POD_VARIANTS),
         Signal("pod_waiting", None, NS_MODEL_POD, "short",
                "Requests waiting per pod (on decode this includes KV pulls in flight).",
-               vllm_gauge("sum", ("vllm:num_requests_waiting",), NS_MODEL_POD), POD_VARIANTS),
+               _PER_POD["pod_waiting"], POD_VARIANTS),
         Signal("pod_kv_cache_usage", None, NS_MODEL_POD, "percentunit", "KV-cache usage per pod.",
-               vllm_gauge("avg", KV_CACHE_USAGE, NS_MODEL_POD), POD_VARIANTS),
+               _PER_POD["pod_kv_cache_usage"], POD_VARIANTS),
         Signal("pod_work_tokens", f"namespace_model_pod:vllm_iteration_tokens:{r}", NS_MODEL_POD, "short",
                "Tokens processed by engine steps per second per pod: the work a pod really does.",
-               vllm_sum_rate(("vllm:iteration_tokens_total_sum",), NS_MODEL_POD), ROLE_VARIANTS),
+               _PER_POD["pod_work_tokens"], ROLE_VARIANTS),
         Signal("pod_preemptions", f"namespace_model_pod:vllm_preemptions:{r}", NS_MODEL_POD, "short",
                "Preemptions per second per pod.",
                vllm_sum_rate(("vllm:num_preemptions_total",), NS_MODEL_POD), ROLE_VARIANTS),
