@@ -46,6 +46,7 @@ from alerts import render as alert_render
 from harness.truth import EXPECT, QUIET_BELOW, Expectation
 from pdobs.core import promql
 from pdobs.servers import tools
+from pdobs.signals import fast
 from recording_rules import render as rules_render
 from simulator import render_promtool, scenarios
 
@@ -145,6 +146,8 @@ class Detection:
     scenarios: list[dict[str, Any]]  # name, duration_min, fault_start_min, description
     cells: list[Cell]
     depth: dict[str, int] = field(default_factory=dict)  # alert -> recording groups it waits on
+    # alert -> recording groups its short-window path waits on (alerts that have one)
+    fast_depth: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     agree: bool = True  # every line saw the same firing times
 
@@ -184,9 +187,9 @@ def group_names(rule_file: Path) -> list[str]:
     return [g["name"] for g in yaml.safe_load(rule_file.read_text())["groups"]]
 
 
-def chain_depth(rule_files: Sequence[Path]) -> dict[str, int]:
+def chain_depth(rule_files: Sequence[Path], only: set[str] | None = None) -> dict[str, int]:
     """alert -> how many recording groups lie between the raw series and it (the group of the
-    deepest record its expression reads, counting from 1)."""
+    deepest record its expression reads, counting from 1); with `only`, among those records."""
     depth: dict[str, int] = {}
     records: dict[str, int] = {}
     for f in rule_files:
@@ -195,10 +198,17 @@ def chain_depth(rule_files: Sequence[Path]) -> dict[str, int]:
                 if "record" in rule:
                     records[rule["record"]] = i
                 elif "alert" in rule:
-                    used = [n for n, gi in records.items()
+                    used = [n for n, gi in records.items() if only is None or n in only
                             if re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", rule["expr"])]
                     depth[rule["alert"]] = max((records[n] for n in used), default=0)
     return depth
+
+
+def fast_records(cfg: Mapping[str, Any]) -> set[str]:
+    """The short-window evidence's records (pdobs/signals/fast.py)."""
+    prom = cfg["prometheus"]
+    return {s.record for s in fast.signals(tuple(cfg["signals"]["quantiles"]), prom["rate_window"],
+                                           prom["fast_window"]) if s.record}
 
 
 def eval_times(duration_s: float, eval_s: float) -> list[float]:
@@ -305,6 +315,7 @@ def run(cfg: dict[str, Any], scenario_names: Sequence[str] | None = None, *,
         work = Path(tmp)
         rule_files = write_rules(cfg, work)
         depth = chain_depth(rule_files)
+        fast_depth = {k: v for k, v in chain_depth(rule_files, fast_records(cfg)).items() if v}
         files = {}
         for sc in built:
             path = work / f"{sc.name}.yaml"
@@ -333,7 +344,7 @@ def run(cfg: dict[str, Any], scenario_names: Sequence[str] | None = None, *,
                   "fault_start_min": sc.truth.get("fault_start_min"),
                   "fault_end_min": sc.truth.get("fault_end_min"),
                   "description": " ".join((sc.description or "").split())} for sc in built]
-    return Detection(t, versions, timings, described, cells, depth, time.monotonic() - began, agree)
+    return Detection(t, versions, timings, described, cells, depth, fast_depth, time.monotonic() - began, agree)
 
 
 def _version(binary: Path) -> str:

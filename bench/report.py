@@ -131,7 +131,8 @@ def detection_section(d: Detection) -> list[str]:
         "exclude the sample at the window's left edge, so a window holds one sample less. The "
         "alerts read recorded series through a chain of recording groups; promtool evaluates the "
         "chain in one step, a live Prometheus schedules each group on its own phase and can add up "
-        "to one evaluation interval per group in the chain (column *chain*).", "",
+        "to one evaluation interval per group in the chain (column *chain*; `1 / 4`: the "
+        "short-window path waits on one group, the rate-window path on four).", "",
     ]
     total_fp = sum(1 for c in d.cells if c.false_s)
     total_missed = sum(c.missed for c in d.cells)
@@ -153,19 +154,21 @@ def detection_section(d: Detection) -> list[str]:
         worst = _worst_latency(d, at)
         if lats:
             lat_text = "; ".join(f"{sc} (from min {_min(start)}) " + "/".join(_min(x) for x in lat)
+                                 + " = " + "/".join("—" if x is None else f"{x / floor:.1f}x" for x in lat)
                                  for sc, start, _, lat in lats)
             ratio = "—" if worst is None else f"{worst / floor:.1f}"
         else:
             lat_text, ratio = "not exercised", "—"
         rows.append((
-            f"`{at.name}`", _min(at.for_s), _min(at.goal_s), _min(floor), d.depth.get(at.name, 0),
+            f"`{at.name}`", _min(at.for_s), _min(at.goal_s), _min(floor), _chain(d, at.name),
             lat_text, _min(worst), ratio, _goal_text(at, worst),
             f"{len(fp_benign)} of {len(benign)}" + (f" ({', '.join(fp_benign)})" if fp_benign else ""),
             ", ".join(fp_fault) or "0", ", ".join(missed) or "0",
             f"{len(fired_t)} of {len(transients)}" + (f" ({', '.join(fired_t)})" if fired_t else ""),
         ))
     out += ["### Per alert", "",
-            f"Latencies in minutes, per line ({head}). *goal*: a fault lasting at least this long "
+            f"Latencies in minutes, per line ({head}), then as multiples of the honest floor. *goal*: "
+            "a fault lasting at least this long "
             "must page within this many minutes of its start. *benign FP*: benign scenarios in "
             "which it fired. *fault FP*: fault scenarios with a firing outside any justified window "
             "(a quiet episode included). *transients fired*: episodes longer than quiet yet shorter "
@@ -196,6 +199,12 @@ def detection_section(d: Detection) -> list[str]:
         out += [f"Not exercised by any scenario: {', '.join(f'`{n}`' for n in unexercised)} "
                 "(no scenario in this run makes its condition in `alerts/truth.py` hold).", ""]
     return out
+
+
+def _chain(d: Detection, alert: str) -> str:
+    deepest = d.depth.get(alert, 0)
+    fast = d.fast_depth.get(alert)
+    return str(deepest) if fast is None else f"{fast} / {deepest}"
 
 
 def _worst_latency(d: Detection, at: AlertTiming) -> float | None:

@@ -105,7 +105,8 @@ def _as_json(r: report.Results) -> dict:
     if r.detection:
         d = r.detection
         out["detection"] = {
-            "timing": asdict(d.timing), "lines": d.lines, "depth": d.depth, "seconds": d.seconds,
+            "timing": asdict(d.timing), "lines": d.lines, "depth": d.depth, "fast_depth": d.fast_depth,
+            "seconds": d.seconds,
             "agree": d.agree, "scenarios": d.scenarios,
             "alerts": [{"name": a.name, "for_s": a.for_s, "keep_s": a.keep_s, "warmup": a.expect.warmup,
                         "goal_s": a.goal_s, "quiet_below_s": a.quiet_below_s,

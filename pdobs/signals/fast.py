@@ -69,13 +69,16 @@ def _prefill_start_ratio(ctx: Ctx, v: Variant) -> str:
 
 def _fast_signal(ctx: Ctx, v: Variant) -> str:
     """1 where the evidence says the signal fails, 0 where it passes, only where it can tell."""
+    # From raw series in one rule: on a live Prometheus each recording group the evidence waits
+    # on can add an evaluation interval, and this is the path that pages within minutes.
+    raw = ctx.inlined()
     on = ctx.on(*NS_MODEL)
     holds = {
         # Absent or flat: no transfer completed in the window.
-        "nixl_transfers_absent": f"unless {on} ({ctx.ref('kv_transfers_fast')} > 0)",
-        "prefill_idle": f"unless {on} ({ctx.ref('prefill_start_ratio_fast')} >= {ctx.threshold('prefill_idle_ratio')})",
+        "nixl_transfers_absent": f"unless {on} ({raw.ref('kv_transfers_fast')} > 0)",
+        "prefill_idle": f"unless {on} ({raw.ref('prefill_start_ratio_fast')} >= {ctx.threshold('prefill_idle_ratio')})",
     }
-    zero = f"({ctx.ref('fast_active')}) * 0"
+    zero = f"({raw.ref('fast_active')}) * 0"
     return f"(\n  ({zero} + 1)\n  {holds[v['signal']]}\n)\nor\n{zero}"
 
 
