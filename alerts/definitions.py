@@ -104,8 +104,8 @@ def _fast_failing(ctx: Ctx, signal: str) -> str:
 
 # The collapse alerts have two paths under one `for`: the short-window evidence (pdobs/signals/
 # fast.py) pages within minutes; the checklist over the rate window, while decode pods still start
-# requests, covers traffic too sparse for the fast window's minimum count. Neither can hold
-# through a fault shorter than the `for` (config: alerts.<name>.for says which transients).
+# requests, covers traffic too sparse for the fast window's minimum count. The `for` keeps faults
+# shorter than 2 minutes quiet on both (pdobs/config/default.yaml names those transients).
 
 
 def _decode_start_rate(ctx: Ctx) -> str:

@@ -159,7 +159,7 @@ def alert_timings(cfg: Mapping[str, Any]) -> list[AlertTiming]:
         if not settings["enabled"]:
             continue
         if alert.name not in EXPECT:
-            raise KeyError(f"alerts/truth.py has no expectation for {alert.name}")
+            raise KeyError(f"harness/truth.py has no expectation for {alert.name}")
         out.append(AlertTiming(alert.name, promql.duration_seconds(settings["for"]),
                                promql.duration_seconds(settings.get("keep_firing_for", "0s")),
                                EXPECT[alert.name]))

@@ -190,14 +190,14 @@ def detection_section(d: Detection) -> list[str]:
     out += ["### Scenario x alert", "",
             "`9/9.5`: detected, latency in minutes per line; `—`: condition never held and nothing "
             "fired; `t`: a transient episode that did not fire, `t!` one that fired; `FP n`: n "
-            "unjustified firing evaluations; `MISS`: a fault at least as long as the floor that "
-            "never fired.", ""]
+            "unjustified firing evaluations; `MISS`: a fault at least as long as the goal (or the "
+            "floor) that never fired.", ""]
     out += _table(("Scenario", "fault at (min)", *short.values()), grid)
     out += _transients(d)
     unexercised = [at.name for at in d.alerts if not _latencies(d, at)]
     if unexercised:
         out += [f"Not exercised by any scenario: {', '.join(f'`{n}`' for n in unexercised)} "
-                "(no scenario in this run makes its condition in `alerts/truth.py` hold).", ""]
+                "(no scenario in this run makes its condition in `harness/truth.py` hold).", ""]
     return out
 
 
