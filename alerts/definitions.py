@@ -22,6 +22,7 @@ from typing import Any
 from alerts import templates as T
 from dashboards import ids
 from pdobs import checks, signals
+from pdobs.core import promql
 from pdobs.core.context import Ctx
 
 Settings = Mapping[str, Any]  # the alert's entry in cfg["alerts"]
@@ -89,12 +90,32 @@ def _decode_rps(ctx: Ctx) -> str:
 # --- expressions ----------------------------------------------------------------------------------
 
 
+def _fast_failing(ctx: Ctx, signal: str) -> str:
+    return f"({_q(ctx, 'fast_signal', signal=signal)} == 1)"
+
+
+# The collapse alerts have two paths under one `for`: the short-window evidence (pdobs/signals/
+# fast.py) pages within minutes; the checklist over the rate window, while decode pods still start
+# requests, covers traffic too sparse for the fast window's minimum count. The `for` keeps faults
+# shorter than 2 minutes quiet on both (pdobs/config/default.yaml names those transients).
+
+
+def _decode_start_rate(ctx: Ctx) -> str:
+    """Requests decode pods start per second over the fast window, or finish over the rate window."""
+    seconds = promql.duration_seconds(ctx.cfg["prometheus"]["fast_window"])
+    started = _per_model(ctx, _q(ctx, "requests_started_fast", role="decode"))
+    return f"({started} / {seconds:g}\nor {ctx.on(*NS_MODEL)}\n{_decode_rps(ctx)})"
+
+
 def _kv_transfer_absent(ctx: Ctx, s: Settings) -> str:
-    # Value: decode requests/s. The checklist signal is "absent or flat while P/D is active";
-    # the missing-metrics case (prefill busy, no NIXL series at all) belongs to the warning.
+    # Value: requests decode pods start per second (over the fast window: right from the start of
+    # traffic). Absent or flat while P/D is active; the missing-metrics case (prefill busy, no NIXL
+    # series at all) belongs to the warning.
     on = ctx.on(*NS_MODEL)
-    return (f"{_decode_rps(ctx)}\nand {on}\n{_failing(ctx, checks.KV_TRANSFER.name)}\n"
+    fast = f"{_fast_failing(ctx, checks.KV_TRANSFER.name)}\nunless {on}\n{_q(ctx, 'fast_kv_unobservable')}"
+    slow = (f"{_failing(ctx, checks.KV_TRANSFER.name)}\nand {on} ({_q(ctx, 'decode_starting')})\n"
             f"unless {on}\n{_q(ctx, 'nixl_metrics_missing')}")
+    return f"{_decode_start_rate(ctx)}\nand {on}\n(\n({fast})\nor {on}\n({slow})\n)"
 
 
 def _kv_transfer_metrics_missing(ctx: Ctx, s: Settings) -> str:
@@ -108,24 +129,38 @@ def _epp_ready_pods_mismatch(ctx: Ctx, s: Settings) -> str:
 
 
 def _prefill_idle(ctx: Ctx, s: Settings) -> str:
-    # Value: prefill completions per decode completion; 0 when prefill finishes nothing at all.
+    # Value: prefill requests per decode request (started in the fast window, or finished over the
+    # rate window); 0 when prefill has none at all.
     on = ctx.on(*NS_MODEL)
-    ratio = f"({_q(ctx, 'prefill_work_ratio')}\nor {on}\n{_q(ctx, 'pd_active')} * 0)"
-    return f"{ratio}\nand {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}"
+    fast = (f"({_q(ctx, 'prefill_start_ratio_fast')}\nor {on}\n{_q(ctx, 'fast_active')} * 0)\n"
+            f"and {on}\n{_fast_failing(ctx, checks.PREFILL_IDLE.name)}")
+    slow = (f"({_q(ctx, 'prefill_work_ratio')}\nor {on}\n{_q(ctx, 'pd_active')} * 0)\n"
+            f"and {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}\nand {on} ({_q(ctx, 'decode_starting')})")
+    return f"(\n{fast}\n)\nor {on}\n(\n{slow}\n)"
+
+
+def _holding(ctx: Ctx) -> str:
+    """The checklist signals that fail now, on either window (one series per signal)."""
+    by = ctx.by(*NS_MODEL, extra=("signal",))
+    return f"max by ({by}) (\n{_q(ctx, 'checklist')} == 1\nor on({by})\n{_q(ctx, 'fast_signal')} == 1\n)"
 
 
 def _collapsed(ctx: Ctx, s: Settings) -> str:
-    # Value: how many of the five checklist signals fail.
+    # Value: how many of the five checklist signals fail now (the fast evidence counts for two).
     on = ctx.on(*NS_MODEL)
-    return (f"{_per_model(ctx, _q(ctx, 'checklist'))}\n"
-            f"and {on}\n{_failing(ctx, checks.KV_TRANSFER.name)}\n"
-            f"and {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}")
+    fast = f"{_fast_failing(ctx, checks.KV_TRANSFER.name)}\nand {on}\n{_fast_failing(ctx, checks.PREFILL_IDLE.name)}"
+    slow = (f"{_failing(ctx, checks.KV_TRANSFER.name)}\nand {on}\n{_failing(ctx, checks.PREFILL_IDLE.name)}\n"
+            f"and {on} ({_q(ctx, 'decode_starting')})")
+    return (f"count by ({ctx.by(*NS_MODEL)}) (\n{_holding(ctx)}\n)\n"
+            f"and {on}\n(\n({fast})\nor {on}\n({slow})\n)")
 
 
 def _kv_transfer_failures(ctx: Ctx, s: Settings) -> str:
-    # Failures over zero successful transfers give +Inf, which is above any threshold: the
-    # "failures while nothing succeeds" case needs no branch of its own.
-    return f"{_q(ctx, 'nixl_failure_ratio')} > {s['threshold']}"
+    # Over the fast window, so a failure burst drains from the ratio as soon as it ends and `for`
+    # alone decides how long it must last. Failures over zero successful transfers give +Inf,
+    # which is above any threshold: "failures while nothing succeeds" needs no branch of its own.
+    return (f"{_q(ctx, 'kv_transfer_failures_fast')}\n/ {ctx.on(*NS_MODEL)}\n{_q(ctx, 'kv_transfers_fast')}\n"
+            f"> {s['threshold']}")
 
 
 # The recorded quantile PDKVTransferSlow reads; config validation demands it while the alert is on.
@@ -186,6 +221,10 @@ def _percent(value: float) -> str:
     return f"{value * 100:g}%"
 
 
+def _fast_window_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {"fast_window": ctx.cfg["prometheus"]["fast_window"]}
+
+
 def _mismatch_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
     return {"pods": T.query_value(ctx, NS, "vllm_pods_ns", {}, "humanize")}
 
@@ -197,7 +236,7 @@ def _idle_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 def _collapsed_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
     # Each failing check in the words of its record, in the checklist's order.
     words = {c.name: c.text for c in checks.CHECKS}
-    failing = T.query_list(ctx, NS_MODEL, lambda c: f"{_q(c, 'checklist')} == 1", "signal", words)
+    failing = T.query_list(ctx, NS_MODEL, _holding, "signal", words)
     return {"signals": failing, "total": str(len(checks.CHECKS))}
 
 
@@ -208,6 +247,7 @@ def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
             f"failed NIXL transfers and notifications are {T.value('humanizePercentage')} of completed transfers",
         ),
         "threshold": _percent(s["threshold"]),
+        **_fast_window_fields(ctx, s),
     }
 
 
@@ -252,8 +292,8 @@ ALERTS: tuple[AlertDef, ...] = (
         name="PDKVTransferAbsent",
         summary="P/D deployment moves no KV cache between prefill and decode.",
         description=(
-            "In {where}, model {model}: prefill pods are up and decode pods finish {value} requests/s, "
-            "yet no NIXL KV transfer completed in the last {window} (transfer series absent or flat). "
+            "In {where}, model {model}: prefill pods are up and decode pods start {value} requests/s, "
+            "yet no NIXL KV transfer completed in the last {fast_window} (transfer series absent or flat). "
             "Decode is computing the prompts itself: disaggregation has collapsed or is collapsing."
         ),
         value="humanize",
@@ -261,11 +301,16 @@ ALERTS: tuple[AlertDef, ...] = (
         expr=_kv_transfer_absent,
         link=Link(COORDINATOR, "kv-status"),
         confirm=(
+            Confirm("Short-window evidence: 1 = decode started requests and no KV transfer completed",
+                    "fast_signal", {"signal": "nixl_transfers_absent"}),
+            Confirm("KV transfers completed in the fast window (0 or empty: nothing moves)", "kv_transfers_fast", {}),
+            Confirm("Requests started on decode in the fast window", "requests_started_fast", {"role": "decode"}),
             Confirm("NIXL transfer series present (empty result: no series at all)", "nixl_series", {}),
             Confirm("NIXL transfers completed per second (0 or empty: nothing moves)", "nixl_transfers", {}),
             Confirm("Prefill pods exporting vLLM metrics", "vllm_pods", {"role": "prefill"}),
             Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
         ),
+        fields=_fast_window_fields,
     ),
     AlertDef(
         name="PDKVTransferMetricsMissing",
@@ -308,15 +353,17 @@ ALERTS: tuple[AlertDef, ...] = (
         name="PDPrefillIdle",
         summary="Prefill pods are up but do almost no work.",
         description=(
-            "In {where}, model {model}: prefill pods finish {value} of the requests decode pods finish "
-            "over the last {window} (idle below {idle_ratio}) while decode pods serve traffic. Decode "
-            "is computing the prompts itself."
+            "In {where}, model {model}: prefill pods take {value} of the requests decode pods take "
+            "(idle below {idle_ratio}) while decode pods serve traffic. Decode is computing the prompts itself."
         ),
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_prefill_idle,
         link=Link(DRILLDOWN, checks.PREFILL_IDLE.panel_key),
         confirm=(
+            Confirm("Requests started on prefill per request started on decode in the fast window",
+                    "prefill_start_ratio_fast", {}),
+            Confirm("Requests started per role in the fast window", "requests_started_fast", {}),
             Confirm("Prefill completions per decode completion", "prefill_work_ratio", {}),
             Confirm("Requests finished per second on prefill", "requests", {"role": "prefill"}),
             Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
@@ -336,6 +383,8 @@ ALERTS: tuple[AlertDef, ...] = (
         expr=_collapsed,
         link=Link(DRILLDOWN, ids.VERDICT_PANEL),
         confirm=(
+            Confirm("Short-window evidence for KV transfer and prefill work (1 failing, 0 passing)",
+                    "fast_signal", {}),
             Confirm("The five checklist signals (1 failing, 0 passing)", "checklist", {}),
             Confirm("Verdict code (1 = collapsed to aggregated)", "verdict", {}),
         ),
@@ -345,7 +394,7 @@ ALERTS: tuple[AlertDef, ...] = (
         name="PDKVTransferFailures",
         summary="NIXL KV transfers are failing.",
         description=(
-            "In {where}, model {model}: {measure} over the last {window} (threshold {threshold}). "
+            "In {where}, model {model}: {measure} over the last {fast_window} (threshold {threshold}). "
             "Requests whose KV pull fails are recomputed or aborted on decode."
         ),
         value="humanizePercentage",
@@ -353,6 +402,8 @@ ALERTS: tuple[AlertDef, ...] = (
         expr=_kv_transfer_failures,
         link=Link(COORDINATOR, "kv-failures"),
         confirm=(
+            Confirm("Failed NIXL transfers and notifications in the fast window", "kv_transfer_failures_fast", {}),
+            Confirm("KV transfers completed in the fast window", "kv_transfers_fast", {}),
             Confirm("Failed transfers and notifications per completed transfer", "nixl_failure_ratio", {}),
             Confirm("Failed NIXL transfers per second", "nixl_failed_transfers", {}),
             Confirm("Failed NIXL notifications per second", "nixl_failed_notifications", {}),

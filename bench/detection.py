@@ -11,17 +11,21 @@ Which alert is meant to fire when comes from the simulator's truth, minute by mi
 (`simulator.scenarios.signals_at`), through `harness.truth.EXPECT`. A maximal run of evaluations
 where an alert's condition holds is an *episode*:
 
-* an episode at least as long as the alert's floor must be detected: latency = first firing
-  minus the episode's start; none at all is a *miss*;
-* a shorter episode is a *transient*, which the alert's ``for`` is there to ignore; firing on one
-  is reported, not counted as false;
+* an episode shorter than `harness.truth.QUIET_BELOW` (2 minutes) is *quiet*: any firing on it
+  is a false positive;
+* an episode at least as long as the alert's goal (`page_within`: 3 minutes for the collapse
+  alerts, 5 for KV transfer failures) or, for an alert without a goal, as its design floor
+  (``for + warm-up + scrape + evaluation``) must be detected: latency = first firing minus the
+  episode's start; none at all is a *miss*; a latency above the goal is reported;
+* an episode in between is a *transient*: firing on it is reported, not counted as false;
 * a firing is *justified* from ``start + for`` to the episode's end plus ``rate window +
-  keep_firing_for + scrape + evaluation`` (a rate stays high for a window after the fault ends,
-  then ``keep_firing_for`` holds the alert). Any other firing is a *false positive*; a benign
-  scenario (the condition never holds) can only have false positives.
+  keep_firing_for + scrape + evaluation`` of an episode that is not quiet (a rate stays high
+  for a window after the fault ends, then ``keep_firing_for`` holds the alert). Any other firing
+  is a *false positive*; a benign scenario (the condition never holds) can only have those.
 
-Floor (a live Prometheus, worst phase): ``scrape + evaluation + for + warm-up``, warm-up = the
-rate window for alerts that wait for a rate to drain (``harness.truth``), else 0.
+Honest floor: ``scrape + evaluation``, the least any rule needs to see a fault (one scrape to
+sample it, one evaluation to read it), with nothing of this project's design in it: no `for`,
+no rate window. Latency is reported against it.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from typing import Any
 import yaml
 
 from alerts import definitions
-from harness.truth import EXPECT, Expectation
+from harness.truth import EXPECT, QUIET_BELOW, Expectation
 from pdobs.build import make
 from pdobs.core import promql
 from pdobs.servers import tools
+from pdobs.signals import fast
 from simulator import render_promtool, scenarios
 
 FIRING = 'count by (alertname) (ALERTS{alertstate="firing"})'
@@ -67,12 +72,27 @@ class AlertTiming:
     for_s: float
     keep_s: float
     expect: Expectation
+    quiet_below_s: float = promql.duration_seconds(QUIET_BELOW)
+
+    @property
+    def goal_s(self) -> float | None:
+        """A fault at least this long must page within this much of its start (None: no goal)."""
+        return None if self.expect.page_within is None else promql.duration_seconds(self.expect.page_within)
 
     def warmup_s(self, t: Timing) -> float:
         return t.window_s if self.expect.warmup == "drain" else 0.0
 
-    def floor_s(self, t: Timing) -> float:
+    def honest_floor_s(self, t: Timing) -> float:
+        """One scrape to sample the fault, one evaluation to read it: nothing of our design."""
+        return t.scrape_s + t.eval_s
+
+    def design_floor_s(self, t: Timing) -> float:
         return t.scrape_s + t.eval_s + self.for_s + self.warmup_s(t)
+
+    def required_s(self, t: Timing) -> float:
+        """Episodes at least this long must be detected."""
+        goal = self.goal_s
+        return self.design_floor_s(t) if goal is None else goal
 
     def allowance_s(self, t: Timing) -> float:
         return t.window_s + self.keep_s + t.scrape_s + t.eval_s
@@ -84,6 +104,7 @@ class Episode:
     end_s: float | None  # None: still holding when the scenario ends
     length_s: float
     required: bool
+    quiet: bool = False  # shorter than QUIET_BELOW: must not fire
     detected_s: float | None = None  # first firing time
 
     @property
@@ -112,6 +133,7 @@ class Cell:
 
     @property
     def transients(self) -> list[Episode]:
+        """Episodes that need not fire (the quiet ones must not)."""
         return [e for e in self.episodes if not e.required]
 
 
@@ -123,6 +145,8 @@ class Detection:
     scenarios: list[dict[str, Any]]  # name, duration_min, fault_start_min, description
     cells: list[Cell]
     depth: dict[str, int] = field(default_factory=dict)  # alert -> recording groups it waits on
+    # alert -> recording groups its short-window path waits on (alerts that have one)
+    fast_depth: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     agree: bool = True  # every line saw the same firing times
 
@@ -134,7 +158,7 @@ def alert_timings(cfg: Mapping[str, Any]) -> list[AlertTiming]:
         if not settings["enabled"]:
             continue
         if alert.name not in EXPECT:
-            raise KeyError(f"alerts/truth.py has no expectation for {alert.name}")
+            raise KeyError(f"harness/truth.py has no expectation for {alert.name}")
         out.append(AlertTiming(alert.name, promql.duration_seconds(settings["for"]),
                                promql.duration_seconds(settings.get("keep_firing_for", "0s")),
                                EXPECT[alert.name]))
@@ -162,9 +186,9 @@ def group_names(rule_file: Path) -> list[str]:
     return [g["name"] for g in yaml.safe_load(rule_file.read_text())["groups"]]
 
 
-def chain_depth(rule_files: Sequence[Path]) -> dict[str, int]:
+def chain_depth(rule_files: Sequence[Path], only: set[str] | None = None) -> dict[str, int]:
     """alert -> how many recording groups lie between the raw series and it (the group of the
-    deepest record its expression reads, counting from 1)."""
+    deepest record its expression reads, counting from 1); with `only`, among those records."""
     depth: dict[str, int] = {}
     records: dict[str, int] = {}
     for f in rule_files:
@@ -173,10 +197,17 @@ def chain_depth(rule_files: Sequence[Path]) -> dict[str, int]:
                 if "record" in rule:
                     records[rule["record"]] = i
                 elif "alert" in rule:
-                    used = [n for n, gi in records.items()
+                    used = [n for n, gi in records.items() if only is None or n in only
                             if re.search(rf"(?<![\w:]){re.escape(n)}(?![\w:])", rule["expr"])]
                     depth[rule["alert"]] = max((records[n] for n in used), default=0)
     return depth
+
+
+def fast_records(cfg: Mapping[str, Any]) -> set[str]:
+    """The short-window evidence's records (pdobs/signals/fast.py)."""
+    prom = cfg["prometheus"]
+    return {s.record for s in fast.signals(tuple(cfg["signals"]["quantiles"]), prom["rate_window"],
+                                           prom["fast_window"]) if s.record}
 
 
 def eval_times(duration_s: float, eval_s: float) -> list[float]:
@@ -227,17 +258,21 @@ def truth_timeline(sc: scenarios.Scenario, times: Sequence[float]) -> list[dict[
     return [scenarios.signals_at(sc.runs[0], s / 60) for s in times]
 
 
-def episodes(holds: Sequence[bool], times: Sequence[float], duration_s: float, floor_s: float) -> list[Episode]:
+def episodes(holds: Sequence[bool], times: Sequence[float], duration_s: float, required_s: float,
+             quiet_below_s: float = 0.0) -> list[Episode]:
+    """Maximal runs of evaluations where the condition holds. An open episode (still holding at
+    the end) is never quiet: the fault did not end."""
     out: list[Episode] = []
     start: float | None = None
     for held, s in zip(holds, times, strict=True):
         if held and start is None:
             start = s
         elif not held and start is not None:
-            out.append(Episode(start, s, s - start, s - start >= floor_s))
+            length = s - start
+            out.append(Episode(start, s, length, length >= required_s, length < quiet_below_s))
             start = None
     if start is not None:
-        out.append(Episode(start, None, duration_s - start, duration_s - start >= floor_s))
+        out.append(Episode(start, None, duration_s - start, duration_s - start >= required_s))
     return out
 
 
@@ -249,7 +284,8 @@ def judge(cell: Cell, at: AlertTiming, t: Timing, duration_s: float) -> None:
         hits = [s for s in cell.firing_s if ep.start_s <= s <= end + allowance]
         ep.detected_s = hits[0] if hits else None
     for s in cell.firing_s:
-        justified = any(ep.start_s + at.for_s <= s <= (duration_s if ep.end_s is None else ep.end_s) + allowance
+        justified = any(not ep.quiet and
+                        ep.start_s + at.for_s <= s <= (duration_s if ep.end_s is None else ep.end_s) + allowance
                         for ep in cell.episodes)
         if not justified:
             cell.false_s.append(s)
@@ -278,6 +314,7 @@ def run(cfg: dict[str, Any], scenario_names: Sequence[str] | None = None, *,
         work = Path(tmp)
         rule_files = write_rules(cfg, work)
         depth = chain_depth(rule_files)
+        fast_depth = {k: v for k, v in chain_depth(rule_files, fast_records(cfg)).items() if v}
         files = {}
         for sc in built:
             path = work / f"{sc.name}.yaml"
@@ -299,14 +336,14 @@ def run(cfg: dict[str, Any], scenario_names: Sequence[str] | None = None, *,
             holds = [bool(at.expect.holds(tr, settings)) for tr in truth]
             for line in lines:
                 cell = Cell(at.name, sc.name, line, firing[(sc.name, line)].get(at.name, []))
-                cell.episodes = episodes(holds, times, duration, at.floor_s(t))
+                cell.episodes = episodes(holds, times, duration, at.required_s(t), at.quiet_below_s)
                 judge(cell, at, t, duration)
                 cells.append(cell)
     described = [{"name": sc.name, "duration_min": sc.duration_min,
                   "fault_start_min": sc.truth.get("fault_start_min"),
                   "fault_end_min": sc.truth.get("fault_end_min"),
                   "description": " ".join((sc.description or "").split())} for sc in built]
-    return Detection(t, versions, timings, described, cells, depth, time.monotonic() - began, agree)
+    return Detection(t, versions, timings, described, cells, depth, fast_depth, time.monotonic() - began, agree)
 
 
 def _version(binary: Path) -> str:

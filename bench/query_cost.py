@@ -12,6 +12,8 @@ panel's width (dashboards/grafana_query.py), as a range query (tables: an instan
 `stats=all`. Recorded form: the query in the dashboard JSON. Raw form: the same catalog signal
 with every reference inlined (`signals.context(..., inline=True)`), i.e. rates and
 histogram_quantile over the un-recorded per-pod series, as upstream llm-d dashboards query.
+Reference: llm-d's own Diagnostic Drill-Down (bench/llmd_reference.py), its queries run the same
+way on the same fleets, against which our Drill-Down is measured.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from typing import Any
 
 import requests
 
-from bench import backfill
-from dashboards import builder, render
+from bench import backfill, llmd_reference
+from dashboards import builder, ids, render
 from harness.grafana_query import interpolate, regex_value
 from harness.grafana_query import request as grafana_request
 from pdobs import signals
@@ -36,6 +38,8 @@ from simulator import scenarios
 from simulator.serve import ScenarioPrometheus
 
 FORMS = ("recorded", "raw")
+# Our dashboard measured against llm-d's own one of the same purpose.
+REFERENCES = {ids.DRILLDOWN: llmd_reference.DRILLDOWN}
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class QueryCost:
     panels: dict[tuple[int, float, str, str, str], tuple[int, int, int]] = field(default_factory=dict)
     # Panels whose dashboard query reads raw series only (no recorded series): recorded == raw form
     raw_panels: set[tuple[str, str]] = field(default_factory=set)
+    # (pods, range_h, uid) -> Cost of the llm-d reference dashboard of that uid, and per panel
+    reference: dict[tuple[int, float, str], Cost] = field(default_factory=dict)
+    reference_panels: dict[tuple[int, float, str, str], tuple[int, int, int]] = field(default_factory=dict)
     samples_written: int = 0
     backfill_s: float = 0.0
     rules_backfill_s: float = 0.0
@@ -106,6 +113,11 @@ def fleet_scenario(pods: int, hours: float) -> scenarios.Scenario:
     return scenarios.get("scale", prefill_pods=prefill, decode_pods=decode, rps=10.0 * decode,
                          duration_min=hours * 60, namespace=f"fleet-{pods}", vllm_version="0.12.0",
                          epp_family="llm_d_router")  # fmt: skip
+
+
+def reference_queries(uid: str) -> list[PanelQuery]:
+    """llm-d's own dashboard for `uid`'s purpose, as panel queries (both forms the same)."""
+    return [PanelQuery("llm-d", p.title, "A", p.width, False, p.expr, p.expr) for p in REFERENCES[uid]]
 
 
 def panel_queries(cfg: dict[str, Any], uids: Sequence[str] | None = None) -> Iterator[PanelQuery]:
@@ -210,7 +222,7 @@ def serve(cfg: dict[str, Any], pods: Sequence[int], hours: float, work: Path,
                           compact=compact)
 
 
-def run(cfg: dict[str, Any], work: Path, *, pods: Sequence[int] = (8, 32, 128), hours: float = 6.0,
+def run(cfg: dict[str, Any], work: Path, *, pods: Sequence[int] = (8, 64, 128), hours: float = 6.0,
         ranges_h: Sequence[float] = (6.0, 1.0), uids: Sequence[str] | None = None,
         compact: bool = True) -> QueryCost:
     ranges = [r for r in ranges_h if r <= hours]
@@ -240,6 +252,12 @@ def run(cfg: dict[str, Any], work: Path, *, pods: Sequence[int] = (8, 32, 128), 
                         result.costs[(fleet.pods, range_h, uid, form)] = cost
                         for panel, figures in per_panel.items():
                             result.panels[(fleet.pods, range_h, uid, panel, form)] = figures
+                    if uid in REFERENCES:
+                        cost, per_panel = measure_refresh(client, reference_queries(uid), "recorded", ns, end,
+                                                          range_h * 3600, scrape_s)
+                        result.reference[(fleet.pods, range_h, uid)] = cost
+                        for panel, figures in per_panel.items():
+                            result.reference_panels[(fleet.pods, range_h, uid, panel)] = figures
         result.query_s = time.monotonic() - measuring
     finally:
         client.close()
@@ -269,6 +287,11 @@ def as_dict(result: QueryCost) -> Mapping[str, Any]:
                   for k, v in result.costs.items()],
         "panels": [{"pods": k[0], "range_h": k[1], "dashboard": k[2], "panel": k[3], "form": k[4],
                     "samples": v[0], "series": v[1], "points": v[2]} for k, v in result.panels.items()],
+        "reference": [{"pods": k[0], "range_h": k[1], "dashboard": k[2], **vars(v)}
+                      for k, v in result.reference.items()],
+        "reference_panels": [{"pods": k[0], "range_h": k[1], "dashboard": k[2], "panel": k[3], "samples": v[0],
+                              "series": v[1], "points": v[2]} for k, v in result.reference_panels.items()],
+        "reference_source": llmd_reference.SOURCE,
         "raw_panels": sorted(result.raw_panels), "samples_written": result.samples_written,
         "backfill_s": result.backfill_s,
         "rules_backfill_s": result.rules_backfill_s, "compaction_s": result.compaction_s,

@@ -7,9 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import llmd_reference
 from bench.build_cost import BuildCost
 from bench.detection import AlertTiming, Cell, Detection
-from bench.query_cost import FORMS, Cost, QueryCost, totals
+from bench.query_cost import FORMS, REFERENCES, Cost, QueryCost, totals
+
+# Issue 15's goals for the dashboards' refresh cost.
+REFERENCE_GOAL = 50.0  # our Drill-Down against llm-d's own, fewer samples by at least this
+REFERENCE_GOAL_PODS = 64
+RAW_GOAL = 100.0  # Performance and Coordinator: raw form against recorded
 
 
 @dataclass
@@ -106,24 +112,27 @@ def detection_section(d: Detection) -> list[str]:
         "each failure it reports is exactly the set of alerts firing at that evaluation.", "",
         "**Which alert should fire when** comes from the simulator's truth at every evaluation "
         "(`simulator.scenarios.signals_at`, derived from the scenario's conditions) through "
-        "`alerts/truth.py`, never from a table of scenario names. A run of evaluations where an "
-        "alert's condition holds is an episode. An episode at least as long as the floor must "
-        "be detected (latency = first firing - episode start; none = **missed**); a shorter one "
-        "is a transient, which `for` exists to ignore. A firing is justified from `start + for` "
-        "to the episode's end + rate window + `keep_firing_for` + scrape + evaluation; any other "
-        "firing is a **false positive**. A scenario where the condition never holds is benign "
-        "for that alert.", "",
-        "**Floor** = scrape interval + evaluation interval + `for` + warm-up, where warm-up is "
-        "the rate window for alerts that wait for a rate to drain to zero (`drain` in "
-        "`alerts/truth.py`) and 0 for gauges and rising rates: the least a live Prometheus can "
-        "take when the fault starts just after a scrape. In the simulation the fault starts on "
-        "a scrape and the rules evaluate on the scrape grid, so a latency below the floor is "
-        "expected (latency/floor ≤ 1 means as fast as the design allows). Latency on 3.5 can be "
-        "one scrape shorter than on 2.53 for `drain` alerts: Prometheus 3 range selectors "
-        "exclude the sample at the window's left edge. The alerts read recorded series through "
-        "a chain of recording groups; promtool evaluates the chain in one step, a live "
-        "Prometheus schedules each group on its own phase and can add up to one evaluation "
-        "interval per group in the chain (column *chain*).", "",
+        "`harness/truth.py`, never from a table of scenario names. A run of evaluations where an "
+        "alert's condition holds is an episode. An episode shorter than "
+        f"{_min(d.alerts[0].quiet_below_s) if d.alerts else '2'} min is *quiet*: no alert may fire on "
+        "it, and a firing there is a **false positive**. An episode at least as long as the alert's "
+        "goal (*page within*: the time by which a fault must page) must be detected, and so must one "
+        "at least as long as the design floor (`for` + warm-up + scrape + evaluation) for an alert "
+        "without a goal (latency = first firing - episode start; none = **missed**); an episode in "
+        "between is a transient, which may fire. A firing is justified from `start + for` to the "
+        "end of an episode that is not quiet + rate window + `keep_firing_for` + scrape + "
+        "evaluation; any other firing is a **false positive**. A scenario where the condition "
+        "never holds is benign for that alert.", "",
+        "**Honest floor** = scrape interval + evaluation interval: one scrape to sample the fault, "
+        "one evaluation to read it, nothing of this project's design (no `for`, no rate window). "
+        "*Latency / honest floor* says how many times that minimum an alert takes. In the "
+        "simulation the fault starts on a scrape and the rules evaluate on the scrape grid. "
+        "Latency on 3.5 can be one scrape shorter than on 2.53: Prometheus 3 range selectors "
+        "exclude the sample at the window's left edge, so a window holds one sample less. The "
+        "alerts read recorded series through a chain of recording groups; promtool evaluates the "
+        "chain in one step, a live Prometheus schedules each group on its own phase and can add up "
+        "to one evaluation interval per group in the chain (column *chain*; `1 / 4`: the "
+        "short-window path waits on one group, the rate-window path on four).", "",
     ]
     total_fp = sum(1 for c in d.cells if c.false_s)
     total_missed = sum(c.missed for c in d.cells)
@@ -134,35 +143,39 @@ def detection_section(d: Detection) -> list[str]:
     rows = []
     for at in d.alerts:
         lats = _latencies(d, at)
-        floor = at.floor_s(t)
+        floor = at.honest_floor_s(t)
         first = [c for c in _cells(d, at.name, lines[0])]
         benign = [c for c in first if c.benign]
         fp_benign = sorted({c.scenario for c in d.cells if c.alert == at.name and c.benign and c.false_s})
         fp_fault = sorted({c.scenario for c in d.cells if c.alert == at.name and not c.benign and c.false_s})
         missed = sorted({c.scenario for c in d.cells if c.alert == at.name and c.missed})
-        transients = [(c.scenario, e) for c in first for e in c.transients]
+        transients = [(c.scenario, e) for c in first for e in c.transients if not e.quiet]
         fired_t = sorted({s for s, e in transients if e.detected_s is not None})
+        worst = _worst_latency(d, at)
         if lats:
-            worst = max(max(x for x in lat if x is not None) if any(x is not None for x in lat) else 0
-                        for _, _, _, lat in lats)
             lat_text = "; ".join(f"{sc} (from min {_min(start)}) " + "/".join(_min(x) for x in lat)
+                                 + " = " + "/".join("—" if x is None else f"{x / floor:.1f}x" for x in lat)
                                  for sc, start, _, lat in lats)
-            ratio = f"{worst / floor:.2f}"
+            ratio = "—" if worst is None else f"{worst / floor:.1f}"
         else:
             lat_text, ratio = "not exercised", "—"
         rows.append((
-            f"`{at.name}`", _min(at.for_s), at.expect.warmup, _min(floor), d.depth.get(at.name, 0),
-            lat_text, ratio,
+            f"`{at.name}`", _min(at.for_s), _min(at.goal_s), _min(floor), _chain(d, at.name),
+            lat_text, _min(worst), ratio, _goal_text(at, worst),
             f"{len(fp_benign)} of {len(benign)}" + (f" ({', '.join(fp_benign)})" if fp_benign else ""),
             ", ".join(fp_fault) or "0", ", ".join(missed) or "0",
             f"{len(fired_t)} of {len(transients)}" + (f" ({', '.join(fired_t)})" if fired_t else ""),
         ))
     out += ["### Per alert", "",
-            f"Latencies in minutes, per line ({head}). *benign FP*: benign scenarios in which it "
-            "fired. *fault FP*: fault scenarios with a firing outside any justified window. "
-            "*transients fired*: episodes shorter than the floor that still fired (not an error).", ""]
-    out += _table(("Alert", "for", "warm-up", "floor", "chain", "latency by scenario",
-                   "worst latency / floor", "benign FP", "fault FP", "missed", "transients fired"), rows)
+            f"Latencies in minutes, per line ({head}), then as multiples of the honest floor. *goal*: "
+            "a fault lasting at least this long "
+            "must page within this many minutes of its start. *benign FP*: benign scenarios in "
+            "which it fired. *fault FP*: fault scenarios with a firing outside any justified window "
+            "(a quiet episode included). *transients fired*: episodes longer than quiet yet shorter "
+            "than the goal or floor that still fired (not an error).", ""]
+    out += _table(("Alert", "for", "goal (page within)", "honest floor", "chain", "latency by scenario",
+                   "worst latency", "worst latency / honest floor", "goal met", "benign FP", "fault FP",
+                   "missed", "transients fired"), rows)
 
     # The scenario x alert matrix.
     short = {at.name: at.name.removeprefix("PD") for at in d.alerts}
@@ -177,15 +190,34 @@ def detection_section(d: Detection) -> list[str]:
     out += ["### Scenario x alert", "",
             "`9/9.5`: detected, latency in minutes per line; `—`: condition never held and nothing "
             "fired; `t`: a transient episode that did not fire, `t!` one that fired; `FP n`: n "
-            "unjustified firing evaluations; `MISS`: a fault at least as long as the floor that "
-            "never fired.", ""]
+            "unjustified firing evaluations; `MISS`: a fault at least as long as the goal (or the "
+            "floor) that never fired.", ""]
     out += _table(("Scenario", "fault at (min)", *short.values()), grid)
     out += _transients(d)
     unexercised = [at.name for at in d.alerts if not _latencies(d, at)]
     if unexercised:
         out += [f"Not exercised by any scenario: {', '.join(f'`{n}`' for n in unexercised)} "
-                "(no scenario in this run makes its condition in `alerts/truth.py` hold).", ""]
+                "(no scenario in this run makes its condition in `harness/truth.py` hold).", ""]
     return out
+
+
+def _chain(d: Detection, alert: str) -> str:
+    deepest = d.depth.get(alert, 0)
+    fast = d.fast_depth.get(alert)
+    return str(deepest) if fast is None else f"{fast} / {deepest}"
+
+
+def _worst_latency(d: Detection, at: AlertTiming) -> float | None:
+    lats = [x for _, _, _, lat in _latencies(d, at) for x in lat if x is not None]
+    return max(lats) if lats else None
+
+
+def _goal_text(at: AlertTiming, worst: float | None) -> str:
+    if at.goal_s is None:
+        return "no goal"
+    if worst is None:
+        return "not exercised"
+    return "met" if worst <= at.goal_s else "**not met**"
 
 
 def _line_differences(d: Detection) -> list[str]:
@@ -222,7 +254,8 @@ def _transients(d: Detection) -> list[str]:
     if not rows:
         return []
     return ["### Transient episodes that fired", "",
-            "Shorter than the floor, so not required to fire; listed so a reader can judge them.", "",
+            "Shorter than the goal (or the floor), so not required to fire; listed so a reader can "
+            "judge them. A quiet episode that fired is a false positive and is counted as one.", "",
             *_table(("Alert", "Scenario", "Condition from (min)", "Held for (min)", f"First firing ({lines[0]}, min)"),
                     rows)]
 
@@ -236,7 +269,8 @@ def _cell_text(per: dict[str, Cell], lines: list[str]) -> str:
                for j in required[:1] for line in lines]
         parts.append("/".join(lat) if len(set(lat)) > 1 else lat[0])
     if first.transients:
-        parts.append("t!" if any(e.detected_s is not None for e in first.transients) else "t")
+        fired = any(e.detected_s is not None and not e.quiet for e in first.transients)
+        parts.append("t!" if fired else "t")
     fp = max(len(per[line].false_s) for line in lines)
     if fp:
         parts.append(f"FP {fp}")
@@ -297,6 +331,7 @@ def query_section(q: QueryCost) -> list[str]:
                        "Samples (recorded)", "Samples (raw)", "Raw / recorded", "Samples per point (recorded)",
                        "Wall s (recorded)", "Wall s (raw)", "Wall raw / recorded"), rows)
     out += _goals(q, small, big)
+    out += _reference_section(q)
     out += _raw_in_recorded(q, small, big)
     out += _heaviest(q, big)
     return out
@@ -327,6 +362,49 @@ def _goals(q: QueryCost, small: int, big: int) -> list[str]:
             f"steps). Raw: at {big} pods the recorded form should touch at least 10x fewer samples.", "",
             *_table(("Dashboard", "Series growth", "Points growth", "Samples growth", "Goal (vs series)",
                      "Goal (vs points)", f"Raw / recorded at {big} pods", "10x goal"), rows)]
+
+
+def _goal_pods(q: QueryCost) -> int:
+    pods = [f.pods for f in q.fleets]
+    return REFERENCE_GOAL_PODS if REFERENCE_GOAL_PODS in pods else pods[-1]
+
+
+def reference_ratio(q: QueryCost, pods: int, range_h: float, uid: str) -> float:
+    ours = q.costs[(pods, range_h, uid, "recorded")].samples
+    return q.reference[(pods, range_h, uid)].samples / ours if ours else 0.0
+
+
+def _reference_section(q: QueryCost) -> list[str]:
+    uids = [uid for uid in REFERENCES if uid in q.dashboards and any(k[2] == uid for k in q.reference)]
+    if not uids:
+        return []
+    src = llmd_reference.SOURCE
+    goal_pods = _goal_pods(q)
+    out = ["### Against llm-d's own dashboards", "",
+           f"llm-d's Diagnostic Drill-Down (`{src['repo']}`, `{src['path']}` at `{src['commit'][:12]}`, "
+           f"read from the fork `{src['read_from']}`; its {len(llmd_reference.DRILLDOWN)} queries are "
+           "restated in bench/llmd_reference.py) refreshed the same way on the same fleets: namespace "
+           "variable on one fleet, every model, Grafana's step for each panel's width. Goal: at "
+           f"{REFERENCE_GOAL_PODS} pods ours touches at least {REFERENCE_GOAL:g}x fewer samples.", ""]
+    rows = []
+    for uid in uids:
+        for range_h in q.ranges_h:
+            for f in q.fleets:
+                ref = q.reference[(f.pods, range_h, uid)]
+                ours = q.costs[(f.pods, range_h, uid, "recorded")]
+                ratio = reference_ratio(q, f.pods, range_h, uid)
+                goal = ("met" if ratio >= REFERENCE_GOAL else "**not met**") if f.pods == goal_pods else ""
+                rows.append((q.dashboards[uid], f"{range_h:g} h", f.pods, ref.queries, _n(ref.series), _n(ref.samples),
+                             ours.queries, _n(ours.series), _n(ours.samples), f"{ratio:,.1f}", goal))
+    out += _table(("Ours", "Range", "Pods", "llm-d queries", "llm-d series", "llm-d samples", "Our queries",
+                   "Our series", "Our samples", "llm-d / ours", f"{REFERENCE_GOAL:g}x goal"), rows)
+    range_h = q.ranges_h[0]
+    heavy = sorted(((k[3], v) for k, v in q.reference_panels.items() if k[0] == goal_pods and k[1] == range_h),
+                   key=lambda kv: -kv[1][0])
+    out += [f"llm-d's panels at {goal_pods} pods, {range_h:g} h:", "",
+            *_table(("Panel", "Samples", "Series", "Points", "Samples per point"),
+                    [(panel, _n(v[0]), _n(v[1]), _n(v[2]), _ratio(v[0], v[2])) for panel, v in heavy])]
+    return out
 
 
 def _raw_panels(q: QueryCost, pods: int, range_h: float) -> dict[tuple[str, str], tuple[int, int, int]]:
@@ -409,14 +487,15 @@ def headline(r: Results) -> list[str]:
         d = r.detection
         fp = sum(1 for c in d.cells if c.false_s)
         missed = sum(c.missed for c in d.cells)
-        ratios = []
-        for at in d.alerts:
-            for _, _, _, lat in _latencies(d, at):
-                ratios += [x / at.floor_s(d.timing) for x in lat if x is not None]
-        worst = f"{max(ratios):.2f}" if ratios else "—"
         out.append(f"- Alerts: {len(d.alerts)} alerts x {len(d.scenarios)} scenarios x "
-                   f"{len(d.lines)} Prometheus lines: {fp} false positives, {missed} missed faults, "
-                   f"worst detection latency / floor {worst}.")
+                   f"{len(d.lines)} Prometheus lines: {fp} false positives, {missed} missed faults.")
+        for at in d.alerts:
+            if at.goal_s is None:
+                continue
+            worst = _worst_latency(d, at)
+            ratio = "" if worst is None else f", {worst / at.honest_floor_s(d.timing):.1f}x the honest floor"
+            out.append(f"  - `{at.name}`: worst latency {_min(worst)} min after onset (goal "
+                       f"{_min(at.goal_s)}: {_goal_text(at, worst)}){ratio}.")
     if r.query:
         q = r.query
         big, range_h = q.fleets[-1].pods, q.ranges_h[0]
@@ -431,6 +510,24 @@ def headline(r: Results) -> list[str]:
                    f"{rec.series / (low.series or 1):.2f}x (goal: no faster): "
                    + ("met." if rec.samples * low.series <= low.samples * rec.series else
                       "**not met** (see 2.: the panels that read raw series)."))
+        goal_pods = _goal_pods(q)
+        for uid in REFERENCES:
+            if (goal_pods, range_h, uid) in q.reference:
+                ratios = ", ".join(f"{reference_ratio(q, goal_pods, rh, uid):,.1f}x over {rh:g} h" for rh in q.ranges_h)
+                worst = min(reference_ratio(q, goal_pods, rh, uid) for rh in q.ranges_h)
+                out.append(f"- {q.dashboards[uid]} at {goal_pods} pods against llm-d's own drill-down on the same "
+                           f"data: {ratios} fewer samples (goal {REFERENCE_GOAL:g}x: "
+                           + ("met)." if worst >= REFERENCE_GOAL else "**not met**)."))
+        others = []
+        for uid, title in q.dashboards.items():
+            if uid in REFERENCES or (goal_pods, range_h, uid, "raw") not in q.costs:
+                continue
+            raw, rec = (q.costs[(goal_pods, range_h, uid, form)].samples for form in ("raw", "recorded"))
+            ratio = raw / (rec or 1)
+            others.append(f"{title} {ratio:,.1f}x" + ("" if ratio >= RAW_GOAL else " (**not met**)"))
+        if others:
+            out.append(f"- Raw form / recorded at {goal_pods} pods, {range_h:g} h: {', '.join(others)} "
+                       f"(goal {RAW_GOAL:g}x).")
     if r.build:
         b = r.build
         suite = f"; promtool suite {b.suite_wall_s:.0f} s" if b.suite_wall_s is not None else ""

@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="default: bench/out/benchmarks.json")
     p.add_argument("--config", type=Path, help="a user config file, as for build.py")
     p.add_argument("--parts", type=_names, default=list(PARTS), help=f"comma list of {', '.join(PARTS)}")
-    p.add_argument("--pods", type=_ints, default=[8, 32, 128], help="fleet sizes (model-server pods)")
+    p.add_argument("--pods", type=_ints, default=[8, 64, 128],
+                   help="fleet sizes (model-server pods); the Drill-Down goal is judged at 64")
     p.add_argument("--hours", type=float, default=6.0, help="hours of backfilled data")
     p.add_argument("--ranges", type=_floats, default=[6.0, 1.0], help="dashboard time ranges, hours")
     p.add_argument("--dashboards", type=_names, help="dashboard uids (default: all)")
@@ -104,10 +105,13 @@ def _as_json(r: report.Results) -> dict:
     if r.detection:
         d = r.detection
         out["detection"] = {
-            "timing": asdict(d.timing), "lines": d.lines, "depth": d.depth, "seconds": d.seconds,
+            "timing": asdict(d.timing), "lines": d.lines, "depth": d.depth, "fast_depth": d.fast_depth,
+            "seconds": d.seconds,
             "agree": d.agree, "scenarios": d.scenarios,
             "alerts": [{"name": a.name, "for_s": a.for_s, "keep_s": a.keep_s, "warmup": a.expect.warmup,
-                        "floor_s": a.floor_s(d.timing)} for a in d.alerts],
+                        "goal_s": a.goal_s, "quiet_below_s": a.quiet_below_s,
+                        "honest_floor_s": a.honest_floor_s(d.timing), "design_floor_s": a.design_floor_s(d.timing)}
+                       for a in d.alerts],
             "cells": [asdict(c) for c in d.cells if c.firing_s or c.episodes],
         }
     if r.query:

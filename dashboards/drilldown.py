@@ -21,6 +21,7 @@ from dashboards.spec import (
 )
 from pdobs import checks, signals
 from pdobs.checks import Verdict
+from pdobs.signals import per_pod
 
 Config = dict[str, Any]
 UID = ids.DRILLDOWN
@@ -30,33 +31,60 @@ NOT_EVALUATED = ("No result for this selection: no vLLM pods match, or the recor
                  "loaded in this Prometheus")
 
 
+def _spread(signal: str, role: str) -> tuple[Query, ...]:
+    """Highest, mean and lowest over a role's pods: three series whatever the pod count."""
+    needs = ("pd",) if role == "prefill" else ()
+    return tuple(Query(per_pod.spread_signal(signal, agg), {"role": role}, legend_text, needs)
+                 for agg, legend_text in zip(per_pod.SPREAD_AGGS, ("highest pod", "mean", "lowest pod"), strict=True))
+
+
 def _role_row(cfg: Config, role: str, t: dict[str, Any]) -> Row:
+    # Over time: the spread across the role's pods (recorded, three series); per pod: now only (an
+    # instant query, one sample per pod). A refresh then costs what it shows, whatever the fleet.
     pod = legend(cfg, "pod")
     needs = ("pd",) if role == "prefill" else ()
     v = {"role": role}
-    idle = (" Idle prefill pods (flat at 0 while decode works) are the post-mortem's second signal."
+    name = role.capitalize()
+    idle = (" Idle prefill pods (the lowest at 0 while decode works) are the post-mortem's second signal."
             if role == "prefill" else "")
-    return Row(f"{role.capitalize()} pods", (
-        Panel("timeseries", f"{role.capitalize()}: running requests per pod",
-              f"Requests in each {role} pod's running batch. Healthy: above 0 on every pod while "
-              f"there is traffic, spread evenly.{idle}",
-              (Query("pod_running", v, pod, needs),), width=6, key=f"{role}-running"),
-        Panel("timeseries", f"{role.capitalize()}: waiting requests per pod",
-              f"Requests queued on each {role} pod"
+    spread = " over time: the highest pod, the mean and the lowest pod"
+    return Row(f"{name} pods", (
+        Panel("timeseries", f"{name}: running requests across pods",
+              f"Requests in the running batch of the {role} pods{spread}. Healthy: above 0 on every "
+              f"pod while there is traffic, the three lines close together.{idle}",
+              _spread("pod_running", role), width=6, key=f"{role}-running"),
+        Panel("timeseries", f"{name}: waiting requests across pods",
+              f"Requests queued on the {role} pods"
               + (" (including KV pulls in flight)" if role == "decode" else "")
-              + f". Healthy: near 0, below {t['waiting_requests']:g}.",
-              (Query("pod_waiting", v, pod, needs),), thresholds=above(t["waiting_requests"], "orange"),
+              + f"{spread}. Healthy: near 0, below {t['waiting_requests']:g}.",
+              _spread("pod_waiting", role), thresholds=above(t["waiting_requests"], "orange"),
               width=6, key=f"{role}-waiting"),
-        Panel("timeseries", f"{role.capitalize()}: engine tokens/s per pod",
-              f"Tokens processed by engine steps per second on each {role} pod: its real work. "
-              + ("Healthy: prefill pods process the prompts." if role == "prefill"
-                 else "Healthy: mostly generated tokens; prompt-sized bursts mean decode computes prompts."),
-              (Query("pod_work_tokens", v, pod, needs),), width=6, key=f"{role}-work"),
-        Panel("timeseries", f"{role.capitalize()}: KV-cache usage per pod",
-              f"Share of KV-cache blocks in use on each {role} pod. Healthy: below "
+        Panel("timeseries", f"{name}: engine tokens/s across pods",
+              f"Tokens processed by engine steps per second on the {role} pods{spread}: their real "
+              "work. " + ("Healthy: prefill pods process the prompts." if role == "prefill"
+                          else "Healthy: mostly generated tokens; prompt-sized bursts mean decode computes prompts."),
+              _spread("pod_work_tokens", role), width=6, key=f"{role}-work"),
+        Panel("timeseries", f"{name}: KV-cache usage across pods",
+              f"Share of KV-cache blocks in use on the {role} pods{spread}. Healthy: below "
               f"{t['kv_cache_usage']:.0%}.",
+              _spread("pod_kv_cache_usage", role), thresholds=above(t["kv_cache_usage"]), min=0, max=1,
+              width=6, key=f"{role}-kv"),
+        Panel("bargauge", f"{name}: running requests per pod (now)",
+              f"Requests running on each {role} pod now: which pod the spread above comes from. "
+              "Healthy: every pod above 0 while there is traffic, the bars about even.",
+              (Query("pod_running", v, pod, needs),), width=6, key=f"{role}-running-now"),
+        Panel("bargauge", f"{name}: waiting requests per pod (now)",
+              f"Requests queued on each {role} pod now. Healthy: below {t['waiting_requests']:g}.",
+              (Query("pod_waiting", v, pod, needs),), thresholds=above(t["waiting_requests"], "orange"),
+              width=6, key=f"{role}-waiting-now"),
+        Panel("bargauge", f"{name}: engine tokens/s per pod (now)",
+              f"Engine tokens per second of each {role} pod over the rate window, now. Healthy: the "
+              "bars about even; one near 0 gets no work.",
+              (Query("pod_work_tokens", v, pod, needs),), width=6, key=f"{role}-work-now"),
+        Panel("bargauge", f"{name}: KV-cache usage per pod (now)",
+              f"KV-cache usage of each {role} pod now. Healthy: below {t['kv_cache_usage']:.0%}.",
               (Query("pod_kv_cache_usage", v, pod, needs),), thresholds=above(t["kv_cache_usage"]), min=0,
-              max=1, width=6, key=f"{role}-kv"),
+              max=1, width=6, key=f"{role}-kv-now"),
     ))
 
 
@@ -127,9 +155,9 @@ def dashboard(cfg: Config) -> Dashboard:
               f"the pods' own KV usage, below {t['kv_cache_usage']:.0%}.",
               (Query("epp_kv_usage", {}, pool),), thresholds=above(t["kv_cache_usage"]), min=0, max=1, width=6,
               key="epp-kv"),
-        Panel("timeseries", "Queue per model-server pod (EPP)",
-              "Waiting requests of each model-server pod as the EPP last scraped them. Healthy: near 0 "
-              "and similar to each pod's own queue.",
+        Panel("bargauge", "Queue per model-server pod (EPP, now)",
+              "Waiting requests of each model-server pod as the EPP last scraped them (the pool queue "
+              "above is their mean over time). Healthy: near 0 and similar to each pod's own queue.",
               (Query("epp_pod_queue", {}, "{{model_server_pod}}", ("epp_pod_queue",)),),
               thresholds=above(t["waiting_requests"], "orange"), width=12, key="epp-pod-queue"),
         Panel("timeseries", "Scheduling latency (EPP)",

@@ -14,6 +14,12 @@ scenario's conditions, never from its series) and asks `holds(truth, settings)` 
   "drain"  a rate must fall to (about) zero, so the rate window must first empty of the samples
            from before the fault: the window is part of the physical floor.
 
+The goals (issue 15) are the benchmark's, not the rules': `page_within` is how soon after its
+start a fault that lasts at least that long must page (collapse-class alerts 3 minutes, KV transfer
+failures 5); `QUIET_BELOW` is how long a fault may last and still page nobody, for every alert.
+An alert without `page_within` must fire on an episode at least as long as its own design floor
+(`for` + warm-up + scrape + evaluation, bench/detection.py).
+
 Truth keys (see simulator/scenarios.py): pd_deployed, traffic, nixl_series_present,
 kv_transfer_active, kv_transfer_observed, prefill_idle, decode_does_all_work, ttft_roles_equal,
 epp_ready_lt_pods, expected_verdict, prefill_pods, decode_pods, vllm_pods_up, epp_ready_pods,
@@ -28,12 +34,16 @@ Truth = Mapping[str, Any]
 Settings = Mapping[str, Any]
 Warmup = Literal["gauge", "rise", "drain"]
 
+# No alert may fire on a fault shorter than this.
+QUIET_BELOW = "2m"
+
 
 @dataclass(frozen=True)
 class Expectation:
     holds: Callable[[Truth, Settings], bool]
     warmup: Warmup
     meaning: str  # the condition in words, for the benchmark report
+    page_within: str | None = None  # goal: a fault at least this long pages within this of its start
 
 
 def _serving_pd(t: Truth) -> bool:
@@ -50,7 +60,7 @@ EXPECT: dict[str, Expectation] = {
         lambda t, s: _serving_pd(t) and not t["kv_transfer_observed"]
         and bool(t["prefill_idle"] or t["nixl_series_present"]),
         "drain", "P/D serving traffic, no KV transfer observed, and not merely unobservable "
-                 "(prefill idle, or NIXL series present but flat)"),
+                 "(prefill idle, or NIXL series present but flat)", page_within="3m"),
     "PDKVTransferMetricsMissing": Expectation(
         lambda t, s: _prefill_working(t) and not t["nixl_series_present"],
         "rise", "prefill pods work but vLLM exports no NIXL series"),
@@ -59,14 +69,14 @@ EXPECT: dict[str, Expectation] = {
         "gauge", "the EPP counts fewer ready pods than model-server pods are up"),
     "PDPrefillIdle": Expectation(
         lambda t, s: _serving_pd(t) and bool(t["prefill_idle"]),
-        "drain", "P/D serving traffic while prefill pods finish nothing"),
+        "drain", "P/D serving traffic while prefill pods finish nothing", page_within="3m"),
     "PDDisaggregationCollapsed": Expectation(
         lambda t, s: t["expected_verdict"] == "COLLAPSED",
-        "drain", "verdict COLLAPSED (prefill idle while decode serves traffic)"),
+        "drain", "verdict COLLAPSED (prefill idle while decode serves traffic)", page_within="3m"),
     "PDKVTransferFailures": Expectation(
         lambda t, s: _prefill_working(t) and bool(t["nixl_series_present"])
         and t["nixl_fail_ratio"] > s["threshold"],
-        "rise", "failed / attempted NIXL transfers above the alert's threshold"),
+        "rise", "failed / attempted NIXL transfers above the alert's threshold", page_within="5m"),
     "PDKVTransferSlow": Expectation(
         lambda t, s: bool(t["kv_transfer_observed"]) and t["nixl_xfer_s"] > s["mean_seconds"],
         "rise", "mean NIXL transfer time above the alert's mean bound"),

@@ -291,6 +291,27 @@ def collapsed(
                      duration_min=duration_min, fault_start=fault_start_min)  # fmt: skip
 
 
+def collapsed_from_start(
+    *,
+    prefill_pods: int = 1,
+    decode_pods: int = 1,
+    rps: float = 26.0,
+    duration_min: float = 60,
+    vllm_version: str = "0.11.0",
+    epp_family: str = "inference_objective",
+    **options: Any,
+) -> Scenario:
+    """The post-mortem as it happened: collapsed from the first request on (the EPP never sees
+    the prefill pods), so there is no healthy minute to compare with. Takes ``collapsed``'s
+    parameters but ``fault_start_min``, which is 0."""
+    params = _params(locals())
+    s = collapsed(prefill_pods=prefill_pods, decode_pods=decode_pods, rps=rps,
+                  duration_min=duration_min, fault_start_min=0, vllm_version=vllm_version,
+                  epp_family=epp_family, **options)  # fmt: skip
+    return replace(s, name="collapsed_from_start",
+                   description=collapsed_from_start.__doc__ or "", params=params)  # fmt: skip
+
+
 def collapsed_nixl_flat(
     *,
     prefill_pods: int = 1,
@@ -358,14 +379,16 @@ def warmup(
     rps: float = 10.0,
     duration_min: float = 60,
     fault_start_min: float = 5,
-    nixl_delay_min: float = 3,
+    nixl_delay_min: float = 1.5,
     vllm_version: str = "0.12.0",
     epp_family: str = "inference_objective",
     **options: Any,
 ) -> Scenario:
     """No traffic until ``fault_start_min``; then requests arrive while the prefill pods are
     not yet ready in the EPP, so for ``nixl_delay_min`` minutes they run decode-only and NIXL
-    stays flat; after that, healthy P/D. The fault window is the warm-up."""
+    stays flat; after that, healthy P/D. The fault window is the warm-up. While it lasts it is a
+    collapse from the start of traffic (nothing tells the two apart), so it is benign only while
+    shorter than the 2 minutes under which no fault pages; the default is 1.5."""
     params = _params(locals())
     dep, base = _setup(prefill_pods=prefill_pods, decode_pods=decode_pods, rps=rps,
                        vllm_version=vllm_version, epp_family=epp_family, options=options)  # fmt: skip
@@ -575,6 +598,62 @@ def scale(
     return replace(s, name="scale", description=scale.__doc__ or "", params=params)
 
 
+def low_traffic(
+    *,
+    prefill_pods: int = 1,
+    decode_pods: int = 1,
+    rps: float = 0.1,
+    duration_min: float = 60,
+    vllm_version: str = "0.12.0",
+    epp_family: str = "inference_objective",
+    **options: Any,
+) -> Scenario:
+    """Healthy P/D at one request every 10 s (``rps`` 0.1): a few KV transfers per scrape, so
+    short windows hold few of anything and must still not read as "no KV moved"."""
+    params = _params(locals())
+    s = healthy_pd(prefill_pods=prefill_pods, decode_pods=decode_pods, rps=rps,
+                   duration_min=duration_min, vllm_version=vllm_version, epp_family=epp_family,
+                   **options)  # fmt: skip
+    return replace(s, name="low_traffic", description=low_traffic.__doc__ or "", params=params)
+
+
+def rolling_update(
+    *,
+    prefill_pods: int = 1,
+    decode_pods: int = 1,
+    rps: float = 10.0,
+    duration_min: float = 60,
+    fault_start_min: float = 10,
+    ready_min: float = 1.0,
+    handover_min: float = 0.5,
+    vllm_version: str = "0.12.0",
+    epp_family: str = "inference_objective",
+    **options: Any,
+) -> Scenario:
+    """A rolling update of every model-server pod, prefill first, one at a time (maxSurge 1,
+    maxUnavailable 0): from ``fault_start_min`` each pod's replacement (a new ReplicaSet, so new
+    pod names and counters from 0) starts, loads the model for ``ready_min`` minutes while the
+    EPP does not count it, then the old pod is deleted; the EPP counts the new pod
+    ``handover_min`` minutes later, so a role with one pod has none routable for that long (with
+    the only prefill pod: requests run decode-only, a short collapse)."""
+    params = _params(locals())
+    dep, base = _setup(prefill_pods=prefill_pods, decode_pods=decode_pods, rps=rps,
+                       vllm_version=vllm_version, epp_family=epp_family, options=options)  # fmt: skip
+    start = fault_start_min
+    new_pods, retired, phases = [], [], []
+    for old in dep.pods:
+        index = int(old.key.rsplit("-", 1)[1])
+        new = dep.make_pod(old.role, index, revision=2, start_min=start)
+        ready = start + ready_min
+        new_pods.append(new)
+        retired.append((old.key, ready))
+        phases.append(Phase.of(start, ready + handover_min, epp_hidden=frozenset({new.key})))
+        start = ready + handover_min
+    dep = replace(dep, extra_pods=(*dep.extra_pods, *new_pods), retired=tuple(retired))
+    return _scenario("rolling_update", rolling_update.__doc__ or "", params, dep, base, tuple(phases),
+                     duration_min=duration_min, fault_start=fault_start_min, fault_end=start)  # fmt: skip
+
+
 def old_vllm(
     *,
     prefill_pods: int = 1,
@@ -667,10 +746,11 @@ UPSTREAM: dict[str, Callable[..., Scenario]] = {
 ALL: dict[str, Callable[..., Scenario]] = {
     f.__name__: f
     for f in (
-        healthy_pd, collapsed, collapsed_nixl_flat, aggregated, idle_pd, warmup, nixl_failing,
-        nixl_slow, epp_mismatch_persistent, epp_mismatch_transient, pod_restart, scrape_gap,
-        target_down, scale, old_vllm, epp_inference_model, epp_inference_objective,
-        epp_inference_objective_disagg, epp_llm_d_router,
+        healthy_pd, collapsed, collapsed_from_start, collapsed_nixl_flat, aggregated, idle_pd,
+        warmup, low_traffic, nixl_failing, nixl_slow, epp_mismatch_persistent,
+        epp_mismatch_transient, rolling_update, pod_restart, scrape_gap, target_down, scale,
+        old_vllm, epp_inference_model, epp_inference_objective, epp_inference_objective_disagg,
+        epp_llm_d_router,
     )
 }  # fmt: skip
 

@@ -74,7 +74,8 @@ def _user_config(tmp: Path, receiver: Receiver) -> Path:
     # A missed scrape on a loaded machine must not make the EPP gap flap, hence its keep_firing_for.
     short = {"for": "4s", "keep_firing_for": "0s"}
     cfg = {
-        "prometheus": {"scrape_interval": "1s", "evaluation_interval": "1s", "rate_window": "4s"},
+        "prometheus": {"scrape_interval": "1s", "evaluation_interval": "1s", "rate_window": "4s",
+                       "fast_window": "3s"},
         "grafana": {"url": GRAFANA},
         "alerts": {
             **{name: short for name in COMPONENTS},

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from alerts import definitions
-from bench import detection, run
+from bench import detection, llmd_reference, run
 from bench.query_cost import panel_queries
 from dashboards import render
-from harness.grafana_query import request
+from harness.grafana_query import interpolate, request
 from harness.truth import EXPECT
 from pdobs import signals
 from pdobs.core import config
@@ -55,17 +55,34 @@ def test_parse_firing_reads_promtool_failures():
 
 def test_episodes_and_judgement():
     t = detection.Timing(scrape_s=30, eval_s=30, window_s=300)
-    at = detection.AlertTiming("X", for_s=300, keep_s=300, expect=EXPECT["PDKVTransferAbsent"])
+    at = detection.AlertTiming("X", for_s=90, keep_s=300, expect=EXPECT["PDKVTransferAbsent"])
+    # The honest floor holds nothing of the design; a collapse must page within 3 minutes.
+    assert (at.honest_floor_s(t), at.goal_s, at.required_s(t), at.quiet_below_s) == (60, 180, 180, 120)
     times = detection.eval_times(3600, 30)
     holds = [600 <= s < 2400 for s in times]  # a 30-minute fault from minute 10
-    cell = detection.Cell("X", "s", "3.5", firing_s=[120.0, *[s for s in times if 1140 <= s <= 2700]])
-    cell.episodes = detection.episodes(holds, times, 3600, at.floor_s(t))
+    cell = detection.Cell("X", "s", "3.5", firing_s=[120.0, *[s for s in times if 720 <= s <= 2700]])
+    cell.episodes = detection.episodes(holds, times, 3600, at.required_s(t), at.quiet_below_s)
     detection.judge(cell, at, t, 3600)
-    assert at.floor_s(t) == 30 + 30 + 300 + 300
-    assert [(e.start_s, e.end_s, e.required, e.latency_s) for e in cell.episodes] == [(600, 2400, True, 540)]
+    assert [(e.start_s, e.end_s, e.required, e.quiet, e.latency_s) for e in cell.episodes] == [
+        (600, 2400, True, False, 120)]
     assert cell.false_s == [120.0]  # minute 2: nothing held; the tail to minute 45 is justified
-    short = detection.episodes([600 <= s < 780 for s in times], times, 3600, at.floor_s(t))
-    assert [e.required for e in short] == [False]
+
+    def judged(length_s: float, firing: list[float]) -> detection.Cell:
+        c = detection.Cell("X", "s", "3.5", firing_s=firing)
+        c.episodes = detection.episodes([600 <= s < 600 + length_s for s in times], times, 3600,
+                                        at.required_s(t), at.quiet_below_s)
+        detection.judge(c, at, t, 3600)
+        return c
+
+    # Shorter than 2 minutes: quiet, so a firing on it is a false positive.
+    quiet = judged(90, [720.0])
+    assert [(e.required, e.quiet) for e in quiet.episodes] == [(False, True)] and quiet.false_s == [720.0]
+    # Between quiet and the goal: a transient, which may fire after its `for`.
+    transient = judged(150, [720.0])
+    assert [(e.required, e.quiet) for e in transient.episodes] == [(False, False)] and not transient.false_s
+    assert transient.missed == 0 and judged(150, []).missed == 0
+    # As long as the goal: required, so no firing at all is a miss.
+    assert judged(180, []).missed == 1
 
 
 def test_raw_form_of_every_panel_reads_no_recorded_series():
@@ -82,7 +99,8 @@ def test_raw_form_of_every_panel_reads_no_recorded_series():
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench")
-    code = run.main(["--pods", "2", "--hours", "0.5", "--ranges", "0.5", "--dashboards", "pd-coordinator",
+    code = run.main(["--pods", "2", "--hours", "0.5", "--ranges", "0.5",
+                     "--dashboards", "pd-coordinator,pd-diagnostic-drilldown",
                      "--scenarios", "collapsed", "--build-runs", "1", "--no-suite", "--no-compaction-wait",
                      "--out", str(out / "benchmarks.md"), "--json", str(out / "benchmarks.json"),
                      "--workdir", str(out / "work")])
@@ -105,21 +123,38 @@ def test_tiny_run_detects_the_collapse_on_both_lines_without_false_positives(tin
     for c in cells:
         (episode,) = c["episodes"]
         assert episode["start_s"] == 600 and episode["required"]
-        assert 300 <= episode["detected_s"] - episode["start_s"] <= 660  # after `for`, within the floor
+        assert 90 <= episode["detected_s"] - episode["start_s"] <= 180  # after `for`, within the goal
     assert not any(c["false_s"] for c in det["cells"])
 
 
 def test_tiny_run_costs_recorded_below_raw_with_the_same_series(tiny):
     q = tiny["json"]["query"]
-    costs = {c["form"]: c for c in q["costs"]}
+    costs = {c["form"]: c for c in q["costs"] if c["dashboard"] == "pd-coordinator"}
     assert costs["recorded"]["queries"] == costs["raw"]["queries"] > 20
     assert costs["raw"]["samples"] > 10 * costs["recorded"]["samples"] > 0
-    panels: dict[str, dict[str, int]] = {}
+    panels: dict[tuple[str, str], dict[str, int]] = {}
     for p in q["panels"]:
-        panels.setdefault(p["panel"], {})[p["form"]] = p["series"]
+        panels.setdefault((p["dashboard"], p["panel"]), {})[p["form"]] = p["series"]
     assert all(v["recorded"] == v["raw"] for v in panels.values()), panels
     (fleet,) = q["fleets"]
     assert fleet["pods"] == 2 and fleet["rules_series"] > 0 and fleet["series"] > 500
+
+
+def test_tiny_run_measures_the_drilldown_against_llm_ds_own(tiny):
+    q = tiny["json"]["query"]
+    (ref,) = q["reference"]
+    ours = next(c for c in q["costs"] if c["dashboard"] == ref["dashboard"] == "pd-diagnostic-drilldown"
+                and c["form"] == "recorded")
+    assert ref["queries"] == len(llmd_reference.DRILLDOWN) and ref["series"] > 0
+    assert ref["samples"] > ours["samples"] > 0
+    assert q["reference_source"]["commit"] == llmd_reference.SOURCE["commit"]
+    assert "Against llm-d's own dashboards" in tiny["md"]
+
+
+def test_llm_d_reference_queries_take_the_dashboards_variables():
+    for panel in llmd_reference.DRILLDOWN:
+        assert "$namespace" in panel.expr and 1 <= panel.width <= 24, panel.title
+        assert "{{" not in interpolate(panel.expr, {"namespace": "ns", "model_name": ".*"})
 
 
 def test_tiny_run_measures_the_build(tiny):

@@ -302,6 +302,13 @@ def _semantic_checks(cfg: Config) -> list[str]:
             f"prometheus.rate_window: got {prom['rate_window']!r}; expected at least four "
             f"scrape intervals ({promql.format_duration(4 * scrape)}) so rate() always has samples"
         )
+    fast = promql.duration_seconds(prom["fast_window"])
+    # Three scrapes: increase() keeps two samples whatever the phase of scrapes and evaluations.
+    if fast < 3 * scrape or fast >= window:
+        problems.append(
+            f"prometheus.fast_window: got {prom['fast_window']!r}; expected at least three scrape "
+            f"intervals ({promql.format_duration(3 * scrape)}) and less than rate_window ({prom['rate_window']})"
+        )
     am = cfg["alertmanager"]
     if promql.duration_seconds(am["explained_group_wait"]) < promql.duration_seconds(am["group_wait"]):
         problems.append(f"alertmanager.explained_group_wait: got {am['explained_group_wait']!r}; expected at "

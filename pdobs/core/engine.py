@@ -93,7 +93,8 @@ class Engine:
 
         def trace(ctx: Ctx, dep: str, variant: Variant) -> str:
             sig = self.signals[dep]
-            if sig.record is None:
+            # A reference rendered inline (a builder may inline on purpose) reads no record.
+            if sig.record is None or ctx.inline:
                 for v in sig.variants:
                     sig.build(ctx, {**v, **variant})
             else:

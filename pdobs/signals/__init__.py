@@ -15,6 +15,9 @@ this package assembles them into one engine per config and is what consumers imp
     doctor.py       the doctor's fragments, metric families, version markers, renames
     alerting.py     what the alerts read besides the checklist
     coverage.py     whether the package can see what it watches (roles, EPP, our own rules)
+    fast.py         short-window evidence the collapse and KV-failure alerts page on
+
+`fast.signals` also takes the fast window (`prometheus.fast_window`), which names its records.
 
 Signals with a record name become recording rules (recording_rules/README.md says how they are
 named and grouped); the order of DOMAINS is the order rules appear within their group.
@@ -28,7 +31,7 @@ from typing import Any
 from pdobs import checks
 from pdobs.core.context import Ctx
 from pdobs.core.engine import Engine, Signal
-from pdobs.signals import alerting, checklist, coverage, doctor, epp, histograms, kv_transfer, pd, per_pod, vllm
+from pdobs.signals import alerting, checklist, coverage, doctor, epp, fast, histograms, kv_transfer, pd, per_pod, vllm
 from pdobs.signals.alerting import ALERT_NAME_PREFIX
 from pdobs.signals.builders import ROLE_VARIANTS
 
@@ -42,17 +45,20 @@ __all__ = ["ALERT_NAME_PREFIX", "DOMAINS", "ROLE_VARIANTS", "Signal", "context",
 
 
 @cache
-def _engine(quantiles: tuple[float, ...], window: str, domains: tuple[ModuleType, ...],
+def _engine(quantiles: tuple[float, ...], window: str, fast_window: str, domains: tuple[ModuleType, ...],
             records: tuple[checks.Check, ...]) -> Engine:
     # `records` is only part of the key: the checklist's definitions read checks.CHECKS themselves.
-    return Engine(s for domain in domains for s in domain.signals(quantiles, window))
+    return Engine([*(s for domain in domains for s in domain.signals(quantiles, window)),
+                   *fast.signals(quantiles, window, fast_window)])
 
 
 def engine(cfg: Config) -> Engine:
-    """The engine for a config: signal record names and variants depend on the rate window and
-    the quantiles, so there is one per pair, and per set of definitions in force (the checklist's
+    """The engine for a config: signal record names and variants depend on the rate windows and
+    the quantiles, so there is one per set, and per set of definitions in force (the checklist's
     variants are the check records)."""
-    return _engine(tuple(cfg["signals"]["quantiles"]), cfg["prometheus"]["rate_window"], DOMAINS, checks.CHECKS)
+    prom = cfg["prometheus"]
+    return _engine(tuple(cfg["signals"]["quantiles"]), prom["rate_window"], prom["fast_window"], DOMAINS,
+                   checks.CHECKS)
 
 
 def signals(cfg: Config) -> Mapping[str, Signal]:
