@@ -278,8 +278,8 @@ ALERTS: tuple[AlertDef, ...] = (
         summary="The EPP sees fewer ready pods than model-server pods are up.",
         description=(
             "In {where}, the EPP counts only {value} of the {pods} model-server pods exporting metrics "
-            "as ready (summed over its InferencePools). Pods the EPP does not see get no traffic; a "
-            "missing prefill pod makes decode compute every prompt.{poll_errors}"
+            "as ready (summed over its InferencePools).{poll_errors} Pods the EPP does not see get no "
+            "traffic; a missing prefill pod makes decode compute every prompt."
         ),
         value="humanize",
         keys=NS,

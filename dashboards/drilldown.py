@@ -107,7 +107,7 @@ def dashboard(cfg: Config) -> Dashboard:
               "tracks the decode request rate.",
               (Query("kv_transfers", {}, model, ("kv",)),), width=5, key="evidence-kv-transfers",
               link=ids.COORDINATOR),
-        Panel("timeseries", "KV delivered to decode",
+        Panel("timeseries", "Prompt tokens delivered by KV transfer",
               "Share of decode's uncached prompt tokens that arrived by KV transfer (vLLM 0.16 or later, any "
               "connector). Healthy P/D: about 100%; 0 means decode computes the prompts itself.",
               (Query("kv_delivery_ratio", {}, model, ("kv_delivery",)),), min=0, max=1, width=4,

@@ -30,6 +30,9 @@ BENIGN = {
     "healthy_pd": set(), "aggregated": set(), "idle_pd": set(), "warmup": set(),
     "epp_mismatch_transient": set(), "pod_restart": set(), "scrape_gap": set(),
     "old_vllm": {"PDKVTransferMetricsMissing"},
+    # vLLM 0.24/0.33 on each connector: push mode and Mooncake (with or without transfer metrics).
+    "healthy_nixl_pull_v0_24": set(), "healthy_nixl_push_v0_24": set(), "healthy_mooncake_v0_24": set(),
+    "healthy_nixl_pull_v0_33": set(), "healthy_nixl_push_v0_33": set(), "healthy_mooncake_v0_33": set(),
 }
 # Fault scenarios whose fault, held under 3 minutes, must fire nothing.
 SHORT_FAULTS = {"collapsed_nixl_flat", "nixl_failing", "nixl_slow", "epp_mismatch_persistent", "target_down"}
