@@ -655,9 +655,10 @@ def _connector_variant(kind: str, connector: str, version_key: str) -> Callable[
     return scenario
 
 
-# Deployments on today's vLLM. Kept apart from ALL until the package's rules, dashboards and
-# doctor read their KV evidence (push-mode recording on prefill, Mooncake series,
-# prompt_tokens_by_source): every consumer of ALL asserts its verdict against the truth.
+# Deployments on today's vLLM, each connector healthy and collapsed. The verdict suites run them
+# beside ALL (tests/rules/upstream.yaml on both promtool lines, tests/test_dashboards_prometheus.py,
+# tests/test_doctor_scenarios.py, tests/test_simulator_upstream.py); they stay out of ALL itself,
+# which sizes the detection benchmark (bench/) and the demo's list.
 UPSTREAM: dict[str, Callable[..., Scenario]] = {
     f.__name__: f
     for f in (
