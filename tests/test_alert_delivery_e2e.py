@@ -155,7 +155,8 @@ def test_collapse_pages_once_warnings_reach_slack_and_both_resolve(
     assert links["Grafana dashboard"].startswith(f"{GRAFANA}/d/pd-diagnostic-drilldown?")
     assert f"var-namespace={COLLAPSED_NS}" in links["Grafana dashboard"]
     firing = trigger["payload"]["custom_details"]["firing"]  # the description, measured by Prometheus
-    assert f"In namespace {COLLAPSED_NS}" in firing and f"of the {len(checks.CHECKS)} 'not disaggregated' signals hold" in firing
+    assert f"In namespace {COLLAPSED_NS}" in firing
+    assert f"of the {len(checks.CHECKS)} 'not disaggregated' signals hold" in firing
     assert "no KV transfer" in firing and "prefill workers idle" in firing
 
     epp_rule = _alert(out / "prometheus" / "alerts.yaml", "PDEPPReadyPodsMismatch")
