@@ -109,18 +109,18 @@ def _decode_start_rate(ctx: Ctx) -> str:
 
 def _kv_transfer_absent(ctx: Ctx, s: Settings) -> str:
     # Value: requests decode pods start per second (over the fast window: right from the start of
-    # traffic). Absent or flat while P/D is active; the missing-metrics case (prefill busy, no NIXL
-    # series at all) belongs to the warning.
+    # traffic). Absent or flat while P/D is active; the missing-metrics case (prefill busy, no KV
+    # evidence at all) belongs to the warning.
     on = ctx.on(*NS_MODEL)
     fast = f"{_fast_failing(ctx, checks.KV_TRANSFER.name)}\nunless {on}\n{_q(ctx, 'fast_kv_unobservable')}"
     slow = (f"{_failing(ctx, checks.KV_TRANSFER.name)}\nand {on} ({_q(ctx, 'decode_starting')})\n"
-            f"unless {on}\n{_q(ctx, 'nixl_metrics_missing')}")
+            f"unless {on}\n{_q(ctx, 'kv_evidence_missing')}")
     return f"{_decode_start_rate(ctx)}\nand {on}\n(\n({fast})\nor {on}\n({slow})\n)"
 
 
 def _kv_transfer_metrics_missing(ctx: Ctx, s: Settings) -> str:
     # Value: prefill completions per decode completion (proof that prefill works).
-    return f"{_q(ctx, 'prefill_work_ratio')}\nand {ctx.on(*NS_MODEL)}\n{_q(ctx, 'nixl_metrics_missing')}"
+    return f"{_q(ctx, 'prefill_work_ratio')}\nand {ctx.on(*NS_MODEL)}\n{_q(ctx, 'kv_evidence_missing')}"
 
 
 def _epp_ready_pods_mismatch(ctx: Ctx, s: Settings) -> str:
@@ -169,15 +169,25 @@ P95 = {"quantile": "0.95"}
 
 def _kv_transfer_slow(ctx: Ctx, s: Settings) -> str:
     # Value: the p95 when it breaks its bound, else the mean; the description shows both.
-    p95 = _per_model(ctx, _q(ctx, "nixl_xfer_time_quantile", **P95), "max")
-    mean = _per_model(ctx, _q(ctx, "nixl_xfer_time_mean"), "max")
+    p95 = _per_model(ctx, _q(ctx, "kv_xfer_time_quantile", **P95), "max")
+    mean = _per_model(ctx, _q(ctx, "kv_xfer_time_mean"), "max")
     return f"({p95} > {s['p95_seconds']})\nor\n({mean} > {s['mean_seconds']})"
 
 
 def _kv_expired(ctx: Ctx, s: Settings) -> str:
-    # Value: expired requests per decode completion (+Inf when decode finishes nothing).
-    return (f"{_q(ctx, 'nixl_expired')}\n/ {ctx.on(*NS_MODEL)}\n{_decode_rps(ctx)}\n"
+    # Value: requests hit by an expired KV lease per decode completion (+Inf when decode finishes
+    # nothing): expired on prefill, or (vLLM 0.33) completed after the expiry.
+    return (f"{_q(ctx, 'kv_expired_events')}\n/ {ctx.on(*NS_MODEL)}\n{_decode_rps(ctx)}\n"
             f"> {s['threshold']}")
+
+
+def _kv_load_errors(ctx: Ctx, s: Settings) -> str:
+    # Value: the share of decode's finished requests that end with finished_reason="error",
+    # kept only while KV transfers fail (an error for another reason is not this alert's).
+    on = ctx.on(*NS_MODEL)
+    errors = _per_model(ctx, _q(ctx, "requests_errored", role="decode"))
+    return (f"{errors}\n/ {on}\n({_decode_rps(ctx)} > 0)\n> {s['threshold']}\n"
+            f"and {on}\n({_q(ctx, 'kv_failures')} > 0)")
 
 
 def _targets_down(ctx: Ctx, s: Settings) -> str:
@@ -226,7 +236,11 @@ def _fast_window_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 
 
 def _mismatch_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
-    return {"pods": T.query_value(ctx, NS, "vllm_pods_ns", {}, "humanize")}
+    polls = T.when_positive(
+        ctx, NS, "epp_poll_errors_ns", {},
+        " The EPP fails to poll model-server metrics ({} datalayer poll errors/s): it cannot scrape those "
+        "pods, so it counts them as not ready; this is the usual cause.", "humanize")
+    return {"pods": T.query_value(ctx, NS, "vllm_pods_ns", {}, "humanize"), "poll_errors": polls}
 
 
 def _idle_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
@@ -243,30 +257,40 @@ def _collapsed_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
 def _failures_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
     return {
         "measure": T.if_infinite(
-            "NIXL transfers or notifications fail while no transfer succeeds",
-            f"failed NIXL transfers and notifications are {T.value('humanizePercentage')} of completed transfers",
+            "KV transfers fail while no transfer succeeds",
+            f"failed KV transfers are {T.value('humanizePercentage')} of completed transfers",
         ),
         "threshold": _percent(s["threshold"]),
         **_fast_window_fields(ctx, s),
     }
 
 
+def _load_errors_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    return {"failures": T.query_value(ctx, NS_MODEL, "kv_failures", {}, "humanize"),
+            "threshold": _percent(s["threshold"])}
+
+
 def _slow_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
     return {
-        "p95": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_quantile", P95, "humanizeDuration"),
-        "mean": T.query_value(ctx, NS_MODEL, "nixl_xfer_time_mean", {}, "humanizeDuration"),
+        "p95": T.query_value(ctx, NS_MODEL, "kv_xfer_time_quantile", P95, "humanizeDuration"),
+        "mean": T.query_value(ctx, NS_MODEL, "kv_xfer_time_mean", {}, "humanizeDuration"),
         "p95_bound": _seconds(s["p95_seconds"]),
         "mean_bound": _seconds(s["mean_seconds"]),
     }
 
 
 def _expired_fields(ctx: Ctx, s: Settings) -> dict[str, str]:
+    late = T.when_positive(
+        ctx, NS_MODEL, "nixl_notifications_after_expiry", {},
+        " {} transfers/s completed after their lease expired: decode may have read blocks prefill had "
+        "already reused.", "humanize")
     return {
         "measure": T.if_infinite(
-            "KV blocks of some requests expired on prefill while decode finished no request",
-            f"{T.value('humanizePercentage')} of requests had their KV blocks expire on prefill "
-            "before decode read them",
+            "KV leases of some requests expired on prefill while decode finished no request",
+            f"{T.value('humanizePercentage')} of requests had their KV lease expire on prefill "
+            "before decode read their blocks",
         ),
+        "late": late,
         "threshold": _percent(s["threshold"]),
     }
 
@@ -293,8 +317,9 @@ ALERTS: tuple[AlertDef, ...] = (
         summary="P/D deployment moves no KV cache between prefill and decode.",
         description=(
             "In {where}, model {model}: prefill pods are up and decode pods start {value} requests/s, "
-            "yet no NIXL KV transfer completed in the last {fast_window} (transfer series absent or flat). "
-            "Decode is computing the prompts itself: disaggregation has collapsed or is collapsing."
+            "yet no KV cache moved in the last {fast_window}: no KV transfer completed and decode received "
+            "no prompt tokens by KV transfer (series absent or flat). Decode is computing the prompts "
+            "itself: disaggregation has collapsed or is collapsing."
         ),
         value="humanize",
         keys=NS_MODEL,
@@ -305,8 +330,11 @@ ALERTS: tuple[AlertDef, ...] = (
                     "fast_signal", {"signal": "nixl_transfers_absent"}),
             Confirm("KV transfers completed in the fast window (0 or empty: nothing moves)", "kv_transfers_fast", {}),
             Confirm("Requests started on decode in the fast window", "requests_started_fast", {"role": "decode"}),
-            Confirm("NIXL transfer series present (empty result: no series at all)", "nixl_series", {}),
-            Confirm("NIXL transfers completed per second (0 or empty: nothing moves)", "nixl_transfers", {}),
+            Confirm("KV transfer series present, NIXL or Mooncake (empty result: no series at all)",
+                    "kv_series", {}),
+            Confirm("KV transfers completed per second (0 or empty: nothing moves)", "kv_transfers", {}),
+            Confirm("Prompt tokens per second decode received by KV transfer (vLLM 0.16+; 0 or empty: "
+                    "nothing arrives)", "kv_delivered_tokens", {}),
             Confirm("Prefill pods exporting vLLM metrics", "vllm_pods", {"role": "prefill"}),
             Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
         ),
@@ -314,18 +342,21 @@ ALERTS: tuple[AlertDef, ...] = (
     ),
     AlertDef(
         name="PDKVTransferMetricsMissing",
-        summary="P/D deployment exports no NIXL transfer metrics, so KV transfer cannot be verified.",
+        summary="P/D deployment exports no KV transfer evidence, so KV transfer cannot be verified.",
         description=(
             "In {where}, model {model}: prefill pods finish {value} of the requests decode pods finish, "
-            "so prefill works, but no NIXL transfer series exist. vLLM is older than 0.11.1 or the KV "
-            "connector is not NIXL; PDKVTransferAbsent cannot judge this deployment."
+            "so prefill works, but vLLM exports no KV evidence: no NIXL or Mooncake transfer series and no "
+            "prompt tokens by source. vLLM is older than 0.11.1 (NIXL) or 0.16 (any other connector); "
+            "PDKVTransferAbsent cannot judge this deployment."
         ),
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_transfer_metrics_missing,
         link=Link(COORDINATOR, "kv-status"),
         confirm=(
-            Confirm("NIXL transfer series present (empty result confirms the alert)", "nixl_series", {}),
+            Confirm("KV transfer series present (empty result confirms the alert)", "kv_series", {}),
+            Confirm("Decode prompt-tokens-by-source series present (empty result confirms the alert)",
+                    "kv_delivery_series", {}),
             Confirm("Prefill completions per decode completion (about 1 when prefill works)",
                     "prefill_work_ratio", {}),
         ),
@@ -335,8 +366,8 @@ ALERTS: tuple[AlertDef, ...] = (
         summary="The EPP sees fewer ready pods than model-server pods are up.",
         description=(
             "In {where}, the EPP counts only {value} of the {pods} model-server pods exporting metrics "
-            "as ready (summed over its InferencePools). Pods the EPP does not see get no traffic; a "
-            "missing prefill pod makes decode compute every prompt."
+            "as ready (summed over its InferencePools).{poll_errors} Pods the EPP does not see get no "
+            "traffic; a missing prefill pod makes decode compute every prompt."
         ),
         value="humanize",
         keys=NS,
@@ -346,6 +377,8 @@ ALERTS: tuple[AlertDef, ...] = (
             Confirm("Pods the EPP considers ready, summed over the namespace's pools", "epp_ready_pods_ns", {}),
             Confirm("Model-server pods exporting vLLM metrics", "vllm_pods_ns", {}),
             Confirm("Ready pods per InferencePool", "epp_ready_pods", {}),
+            Confirm("The EPP's failed data-source polls per second, by source_type (llm-d-router v0.9+)",
+                    "epp_poll_errors", {}),
         ),
         fields=_mismatch_fields,
     ),
@@ -392,30 +425,32 @@ ALERTS: tuple[AlertDef, ...] = (
     ),
     AlertDef(
         name="PDKVTransferFailures",
-        summary="NIXL KV transfers are failing.",
+        summary="KV transfers are failing.",
         description=(
             "In {where}, model {model}: {measure} over the last {fast_window} (threshold {threshold}). "
-            "Requests whose KV pull fails are recomputed or aborted on decode."
+            "Requests whose KV transfer fails are recomputed on decode, or end as errors (vLLM 0.24+)."
         ),
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_transfer_failures,
         link=Link(COORDINATOR, "kv-failures"),
         confirm=(
-            Confirm("Failed NIXL transfers and notifications in the fast window", "kv_transfer_failures_fast", {}),
+            Confirm("Failed KV transfers in the fast window, each counted once", "kv_transfer_failures_fast", {}),
             Confirm("KV transfers completed in the fast window", "kv_transfers_fast", {}),
-            Confirm("Failed transfers and notifications per completed transfer", "nixl_failure_ratio", {}),
-            Confirm("Failed NIXL transfers per second", "nixl_failed_transfers", {}),
-            Confirm("Failed NIXL notifications per second", "nixl_failed_notifications", {}),
-            Confirm("NIXL transfers completed per second", "nixl_transfers", {}),
+            Confirm("Failed KV transfers per completed transfer", "kv_failure_ratio", {}),
+            Confirm("Failed KV transfers per second, each failure counted once (NIXL transfers, handshakes "
+                    "and notifications; Mooncake sends and receives)", "kv_failures", {}),
+            Confirm("Failed NIXL notifications per second (from vLLM 0.33 already among the failures)",
+                    "nixl_failed_notifications", {}),
+            Confirm("KV transfers completed per second", "kv_transfers", {}),
         ),
         fields=_failures_fields,
     ),
     AlertDef(
         name="PDKVTransferSlow",
-        summary="NIXL KV transfers are slower than their configured bound.",
+        summary="KV transfers are slower than their configured bound.",
         description=(
-            "In {where}, model {model}: NIXL KV transfers take {p95} at p95 (bound {p95_bound}) and "
+            "In {where}, model {model}: KV transfers take {p95} at p95 (bound {p95_bound}) and "
             "{mean} on average (bound {mean_bound}) over the last {window}. Decode waits for the KV "
             "pull before its first token, so TTFT grows by as much."
         ),
@@ -424,9 +459,9 @@ ALERTS: tuple[AlertDef, ...] = (
         expr=_kv_transfer_slow,
         link=Link(COORDINATOR, "kv-time"),
         confirm=(
-            Confirm("Mean NIXL transfer time", "nixl_xfer_time_mean", {}),
-            Confirm("NIXL transfer time quantiles", "nixl_xfer_time_quantile", {}),
-            Confirm("Mean bytes per transfer", "nixl_mb_per_transfer", {}),
+            Confirm("Mean KV transfer time", "kv_xfer_time_mean", {}),
+            Confirm("KV transfer time quantiles", "kv_xfer_time_quantile", {}),
+            Confirm("Mean bytes per transfer", "kv_bytes_per_transfer", {}),
         ),
         fields=_slow_fields,
     ),
@@ -434,17 +469,19 @@ ALERTS: tuple[AlertDef, ...] = (
         name="PDKVTransferExpiredRequests",
         summary="KV blocks expire on prefill before decode reads them.",
         description=(
-            "In {where}, model {model}: {measure} over the last {window} (threshold {threshold}). "
-            "Decode recomputes or fails those requests: the KV pull is too slow or never starts."
+            "In {where}, model {model}: {measure} over the last {window} (threshold {threshold}).{late} "
+            "Decode recomputes or fails those requests: the KV transfer is too slow or never starts."
         ),
         value="humanizePercentage",
         keys=NS_MODEL,
         expr=_kv_expired,
         link=Link(COORDINATOR, "kv-failures"),
         confirm=(
-            Confirm("Requests whose KV blocks expired on prefill, per second", "nixl_expired", {}),
+            Confirm("Requests whose KV lease expired on prefill, per second", "kv_expired", {}),
+            Confirm("NIXL transfers completed after their lease expired, per second (vLLM 0.33+)",
+                    "nixl_notifications_after_expiry", {}),
             Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
-            Confirm("NIXL transfer time quantiles", "nixl_xfer_time_quantile", {}),
+            Confirm("KV transfer time quantiles", "kv_xfer_time_quantile", {}),
         ),
         fields=_expired_fields,
     ),
@@ -522,6 +559,27 @@ ALERTS: tuple[AlertDef, ...] = (
             Confirm("The same count as recorded (empty result confirms the alert)", "vllm_pods_ns", {}),
         ),
         reads_raw=True,
+    ),
+    AlertDef(
+        name="PDKVLoadErrors",
+        summary="Decode requests end as errors because their KV cache fails to load.",
+        description=(
+            "In {where}, model {model}: {value} of the requests decode pods finish end with "
+            "finished_reason=\"error\" over the last {window} (threshold {threshold}) while KV transfers "
+            "fail ({failures} failures/s). vLLM 0.24+ ends a request whose KV load fails instead of "
+            "recomputing its prompt (kv_load_failure_policy=fail, the default): clients get errors."
+        ),
+        value="humanizePercentage",
+        keys=NS_MODEL,
+        expr=_kv_load_errors,
+        link=Link(COORDINATOR, "kv-load-errors"),
+        confirm=(
+            Confirm("Requests finished with an error per second on decode", "requests_errored",
+                    {"role": "decode"}),
+            Confirm("Requests finished per second on decode", "requests", {"role": "decode"}),
+            Confirm("Failed KV transfers per second, each failure counted once", "kv_failures", {}),
+        ),
+        fields=_load_errors_fields,
     ),
 )
 

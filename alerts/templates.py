@@ -75,6 +75,15 @@ def query_value(ctx: Ctx, keys: tuple[str, ...], signal: str, variant: Variant, 
             f"{{{{ else }}}}{missing}{{{{ end }}}}")
 
 
+def when_positive(ctx: Ctx, keys: tuple[str, ...], signal: str, variant: Variant, text: str, fmt: str) -> str:
+    """`text` (its `{}` the value through `fmt`) when a recorded signal is above 0 for the alert's
+    labels, else nothing: a sentence only the alerts it explains carry."""
+    pipeline = scoped_printf(ctx, keys, lambda c: signals.query(c, signal, **variant))
+    shown = text.replace("{}", f"{{{{ $v | {fmt} }}}}")
+    return (f"{{{{ with {pipeline} | query }}}}{{{{ $v := . | first | value }}}}"
+            f"{{{{ if gt $v 0.0 }}}}{shown}{{{{ end }}}}{{{{ end }}}}")
+
+
 def query_list(ctx: Ctx, keys: tuple[str, ...], build: QueryBuilder, label_name: str,
                names: dict[str, str], sep: str = "; ") -> str:
     """For the series a query returns for the alert's labels: the text in `names` of each one's

@@ -17,7 +17,7 @@ from typing import Any
 import grafanalib.core as G
 
 from dashboards.features import FEATURES
-from dashboards.spec import KINDS, SCOPE_VARS, TITLE_PREFIX, Dashboard, Panel, Row, Step
+from dashboards.spec import GRID_WIDTH, KINDS, SCOPE_VARS, TITLE_PREFIX, Dashboard, Panel, Row, Step
 from pdobs import signals
 from pdobs.build.model import DashboardModel, PanelRef
 from pdobs.core.context import Ctx
@@ -27,7 +27,6 @@ JSON = dict[str, Any]
 
 # Grafana 11.0's model version; Grafana 10.4 to 12 load it (newer ones migrate it on load).
 SCHEMA_VERSION = 39
-GRID_WIDTH = 24
 DS_VAR = "datasource"
 DATASOURCE: JSON = {"type": "prometheus", "uid": "${" + DS_VAR + "}"}
 RATE_INTERVAL = "$__rate_interval"

@@ -6,6 +6,7 @@ from typing import Any
 
 from dashboards import ids
 from dashboards.spec import (
+    GRID_WIDTH,
     Dashboard,
     Panel,
     Query,
@@ -93,18 +94,22 @@ def dashboard(cfg: Config) -> Dashboard:
     s = cfg["signals"]
     model, pod, pool, role = (legend(cfg, k) for k in ("model", "pod", "pool", "role"))
     # One status panel per check record, then the verdict.
+    # One line: each check a third of the verdict's width.
+    width = GRID_WIDTH // (len(checks.CHECKS) + 2)
     top = [Panel("stat", c.title, c.description(cfg), (Query(c.status_signal, c.status_variant, model),),
-                 states=states(c.status), no_value=NOT_EVALUATED, width=4, height=5, key=c.panel_key)
+                 states=states(c.status), no_value=NOT_EVALUATED, width=width, height=5, key=c.panel_key)
            for c in checks.CHECKS]
     top.append(Panel(
         "stat", "Verdict",
-        "The checks combined. DISAGGREGATED: P/D deployed and KV cache moving. COLLAPSED TO "
-        "AGGREGATED (red): prefill pods up, decode serving, no KV transfer: decode computes every "
-        "prompt (the post-mortem). AGGREGATED BY DESIGN: no prefill pods. NO TRAFFIC: too few "
-        "requests to tell. CANNOT TELL: prefill works but no NIXL metrics (vLLM older than 0.11.1 or "
-        "another connector). Healthy P/D: DISAGGREGATED.",
+        "The checks combined. DISAGGREGATED: P/D deployed and KV cache moving (KV transfers, or prompt "
+        "tokens decode received by KV transfer, on any connector). COLLAPSED TO AGGREGATED (red): "
+        "prefill pods up, decode serving, no KV moving: decode computes every prompt (the post-mortem). "
+        "AGGREGATED BY DESIGN: no prefill pods. NO TRAFFIC: too few requests to tell. CANNOT TELL: "
+        "prefill works but vLLM exports no KV evidence (older than 0.11.1 with NIXL, older than 0.16 "
+        "with another connector). Healthy P/D: DISAGGREGATED.",
         (Query("verdict", {}, model),), states=states(Verdict),
-        no_value=NOT_EVALUATED, width=4, height=5, key=ids.VERDICT_PANEL, link=ids.COORDINATOR))
+        no_value=NOT_EVALUATED, width=GRID_WIDTH - width * len(checks.CHECKS), height=5,
+        key=ids.VERDICT_PANEL, link=ids.COORDINATOR))
     checklist = Row("Is this deployment actually disaggregated?", tuple(top))
 
     tol = s["ttft_equal_tolerance"]
@@ -114,21 +119,27 @@ def dashboard(cfg: Config) -> Dashboard:
               "Requests finished on prefill pods per request finished on decode pods. Healthy P/D: "
               f"about 1.00; below {s['prefill_idle_ratio']:g} prefill is idle.",
               (Query("prefill_work_ratio", {}, model, ("pd",)),), thresholds=below(s["prefill_idle_ratio"]),
-              unit="none", min=0, width=6, key="evidence-prefill-ratio"),
+              min=0, width=5, key="evidence-prefill-ratio"),
         Panel("timeseries", "Decode share of engine tokens",
               "Decode pods' share of the tokens all pods process. Healthy P/D: well below 1 (prefill "
               f"processes the prompts); above {s['decode_work_share']:g} decode does all the work.",
               (Query("decode_work_share", {}, model),), thresholds=above(s["decode_work_share"]), min=0,
-              max=1, width=6, key="evidence-decode-share"),
+              max=1, width=5, key="evidence-decode-share"),
         Panel("timeseries", "TTFT decode / prefill",
               "Mean decode TTFT divided by mean prefill TTFT. Healthy P/D: clearly away from 1 "
               f"(outside {1 - tol:g} to {1 + tol:g}); about 1 means decode computes the prompt too.",
               (Query("ttft_decode_over_prefill", {}, model, ("pd",)),), thresholds=outside(1 - tol, 1 + tol),
-              width=6, key="evidence-ttft-ratio"),
+              width=5, key="evidence-ttft-ratio"),
         Panel("timeseries", "KV transfers/s",
-              "NIXL transfers completed per second. Healthy P/D: tracks the decode request rate.",
-              (Query("nixl_transfers", {}, model, ("nixl",)),), width=6, key="evidence-kv-transfers",
+              "KV transfers completed per second (NIXL or Mooncake, whichever pod records them). Healthy P/D: "
+              "tracks the decode request rate.",
+              (Query("kv_transfers", {}, model, ("kv",)),), width=5, key="evidence-kv-transfers",
               link=ids.COORDINATOR),
+        Panel("timeseries", "Prompt tokens delivered by KV transfer",
+              "Share of decode's uncached prompt tokens that arrived by KV transfer (vLLM 0.16 or later, any "
+              "connector). Healthy P/D: about 100%; 0 means decode computes the prompts itself.",
+              (Query("kv_delivery_ratio", {}, model, ("kv_delivery",)),), min=0, max=1, width=4,
+              key="evidence-kv-delivery", link=ids.COORDINATOR),
     ))
 
     epp = Row("Pods and EPP pool health", (
@@ -159,13 +170,21 @@ def dashboard(cfg: Config) -> Dashboard:
               "Waiting requests of each model-server pod as the EPP last scraped them (the pool queue "
               "above is their mean over time). Healthy: near 0 and similar to each pod's own queue.",
               (Query("epp_pod_queue", {}, "{{model_server_pod}}", ("epp_pod_queue",)),),
-              thresholds=above(t["waiting_requests"], "orange"), width=12, key="epp-pod-queue"),
+              thresholds=above(t["waiting_requests"], "orange"), width=8, key="epp-pod-queue"),
         Panel("timeseries", "Scheduling latency (EPP)",
               "Time the EPP takes to pick pods for a request (buckets cap at 100 ms). Healthy: a few "
               "milliseconds.",
               tuple(Query("epp_scheduler_quantile", {"quantile": q}, pname(q))
                     for q in quantiles(cfg, "epp_scheduler_quantile")),
-              width=12, key="epp-scheduling"),
+              width=8, key="epp-scheduling"),
+        Panel("timeseries", "EPP datalayer poll errors",
+              "Failed polls of the EPP's data sources per second, by source type (llm-d-router v0.9 or "
+              "later). metrics-data-source failing means the EPP cannot scrape some model servers: it then "
+              "counts them as not ready, the usual cause of fewer EPP ready pods than pods up. Healthy: 0 "
+              "(the series appear with the first error).",
+              (Query("epp_poll_errors", {}, "{{source_type}}", ("epp_poll_errors",)),),
+              thresholds=(Step(None, "red"),), no_value="0: every data-source poll succeeds (or llm-d-router "
+              "older than v0.9, which does not count them)", width=8, key="epp-poll-errors"),
     ))
     prefix = Row("Prefix cache", (
         Panel("bargauge", "Prefix-cache hit rate per pod (now)",
@@ -187,7 +206,8 @@ def dashboard(cfg: Config) -> Dashboard:
               key="alerts"),
     ))
     return Dashboard(UID, TITLE,
-                     "Is this deployment actually disaggregated? The post-mortem's five signals and a verdict, "
+                     "Is this deployment actually disaggregated? The post-mortem's five signals, the KV "
+                     "delivered to decode, and a verdict, "
                      "then the per-pod, EPP and cache evidence behind them.",
                      (checklist, evidence, _role_row(cfg, "prefill", t), _role_row(cfg, "decode", t), epp,
                       prefix, alerts))

@@ -11,6 +11,9 @@ UID = ids.PERFORMANCE
 TITLE = "Performance"
 
 _WINDOW_NOTE = "Recorded over the rules' rate window, so it trails the traffic by a few minutes."
+# The EPP labels requests with the model the client asked for; vLLM with the model it serves.
+_EPP_NOTE = ("Filtered by namespace only: the EPP labels requests with the model name the client asked for, "
+             "which a model rewrite or a LoRA adapter makes differ from the model servers' (the legend shows it).")
 
 
 def _per_quantile(cfg: Config, signal: str, legend: str, **variant: str) -> tuple[Query, ...]:
@@ -40,8 +43,8 @@ def dashboard(cfg: Config) -> Dashboard:
         Panel("stat", f"Client E2E {pname(e50)} (EPP)",
               f"{pname(e50)} request latency measured by the EPP, from the gateway's request to the last "
               "byte: the only true end-to-end latency of a P/D request. Healthy: steady for a steady "
-              "prompt/output mix.",
-              (Query("epp_duration_quantile", {"quantile": e50}, "client"),), width=4, height=5,
+              f"prompt/output mix. {_EPP_NOTE}",
+              (Query("epp_duration_quantile", {"quantile": e50}, model),), width=4, height=5,
               key="headline-client-e2e"),
         Panel("stat", "Requests/s",
               "Client requests completed per second, counted once: on decode pods (every P/D request "
@@ -56,8 +59,8 @@ def dashboard(cfg: Config) -> Dashboard:
               key="headline-prefix-hit"),
         Panel("stat", "Error rate (EPP)",
               "Share of client requests that failed at the EPP (0 when no error was ever counted). "
-              f"Healthy: below {t['error_ratio']:.1%}.",
-              (Query("epp_error_ratio", legend="errors"),), thresholds=above(t["error_ratio"]), width=4,
+              f"Healthy: below {t['error_ratio']:.1%}. {_EPP_NOTE}",
+              (Query("epp_error_ratio", legend=model),), thresholds=above(t["error_ratio"]), width=4,
               height=5, key="headline-errors"),
     ))
     latency = Row("Latency per role (per instance)", (
@@ -80,25 +83,26 @@ def dashboard(cfg: Config) -> Dashboard:
               _per_quantile(cfg, "e2e_quantile", role), width=12, key="e2e-per-role"),
         Panel("timeseries", "Queue time per role",
               "Time from arrival to being scheduled, per role. On decode pods vLLM schedules a request "
-              "only when its KV cache has arrived, so decode queue time holds the NIXL pull. Buckets "
+              "only when its KV cache has arrived, so decode queue time holds the KV transfer. Buckets "
               "start at 0.3 s. Healthy: near the lowest bucket.",
               _per_quantile(cfg, "queue_quantile", role), width=12, key="queue-per-role"),
     ))
     client = Row("Client side (EPP)", (
         Panel("timeseries", "Client E2E latency (EPP)",
-              "Request latency seen by the EPP, gateway request to last byte. Healthy: steady.",
-              _per_quantile(cfg, "epp_duration_quantile", "client"), width=6, key="client-e2e"),
+              f"Request latency seen by the EPP, gateway request to last byte. Healthy: steady. {_EPP_NOTE}",
+              _per_quantile(cfg, "epp_duration_quantile", model), width=6, key="client-e2e"),
         Panel("timeseries", "Client TTFT (EPP)",
-              "Time to first response byte seen by the EPP: the client's TTFT, prefill and KV pull "
-              f"included. Healthy: below {t['ttft_seconds']} s.",
+              "Time to first response byte of streaming requests seen by the EPP (a non-streaming "
+              "request's first byte is its whole answer, so it is left out): the client's TTFT, prefill "
+              f"and KV transfer included. Healthy: below {t['ttft_seconds']} s. {_EPP_NOTE}",
               tuple(Query(q.signal, q.variant, q.legend, ("epp_ttft",))
-                    for q in _per_quantile(cfg, "epp_ttft_quantile", "client")),
+                    for q in _per_quantile(cfg, "epp_ttft_quantile", model)),
               thresholds=above(t["ttft_seconds"]), width=6, key="client-ttft"),
         Panel("timeseries", "Client requests/s (EPP)",
-              "Requests per second through the EPP. Healthy: equals the decode request rate.",
+              f"Requests per second through the EPP. Healthy: equals the decode request rate. {_EPP_NOTE}",
               (Query("epp_requests", legend=model),), width=6, key="client-requests"),
         Panel("timeseries", "Client error ratio (EPP)",
-              f"Share of client requests failing at the EPP. Healthy: below {t['error_ratio']:.1%}.",
+              f"Share of client requests failing at the EPP. Healthy: below {t['error_ratio']:.1%}. {_EPP_NOTE}",
               (Query("epp_error_ratio", legend=model),), thresholds=above(t["error_ratio"]),
               min=0, width=6, key="client-errors"),
     ))

@@ -18,6 +18,7 @@ TITLE_PREFIX = "llm-d P/D / "
 # the labels are called: links into the dashboards (alerts, the doctor) set them.
 SCOPE_VARS = {"cluster": "cluster", "namespace": "namespace", "model": "model_name"}
 KINDS = ("timeseries", "stat", "table", "bargauge")
+GRID_WIDTH = 24  # Grafana's dashboard grid is 24 columns wide
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ An alert without `page_within` must fire on an episode at least as long as its o
 (`for` + warm-up + scrape + evaluation, bench/detection.py).
 
 Truth keys (see simulator/scenarios.py): pd_deployed, traffic, nixl_series_present,
-kv_transfer_active, kv_transfer_observed, prefill_idle, decode_does_all_work, ttft_roles_equal,
-epp_ready_lt_pods, expected_verdict, prefill_pods, decode_pods, vllm_pods_up, epp_ready_pods,
-rps, nixl_fail_ratio, nixl_xfer_s.
+kv_series_present, kv_delivery_series_present, kv_transfer_active, kv_transfer_observed,
+kv_delivered, prefill_idle, decode_does_all_work, ttft_roles_equal, epp_ready_lt_pods,
+expected_verdict, prefill_pods, decode_pods, vllm_pods_up, epp_ready_pods, rps, nixl_fail_ratio,
+nixl_xfer_s, kv_load_failure_policy.
 """
 
 from collections.abc import Callable, Mapping
@@ -55,15 +56,24 @@ def _prefill_working(t: Truth) -> bool:
     return _serving_pd(t) and not t["prefill_idle"]
 
 
+def _kv_evidence(t: Truth) -> bool:
+    """Some KV evidence is exported: the connector's transfer series or decode's prompt tokens by source."""
+    return bool(t["kv_series_present"] or t["kv_delivery_series_present"])
+
+
+def _kv_seen_moving(t: Truth) -> bool:
+    return bool(t["kv_transfer_observed"] or t["kv_delivered"])
+
+
 EXPECT: dict[str, Expectation] = {
     "PDKVTransferAbsent": Expectation(
-        lambda t, s: _serving_pd(t) and not t["kv_transfer_observed"]
-        and bool(t["prefill_idle"] or t["nixl_series_present"]),
-        "drain", "P/D serving traffic, no KV transfer observed, and not merely unobservable "
-                 "(prefill idle, or NIXL series present but flat)", page_within="3m"),
+        lambda t, s: _serving_pd(t) and not _kv_seen_moving(t)
+        and bool(t["prefill_idle"] or _kv_evidence(t)),
+        "drain", "P/D serving traffic, no KV seen moving, and not merely unobservable "
+                 "(prefill idle, or KV evidence exported but flat)", page_within="3m"),
     "PDKVTransferMetricsMissing": Expectation(
-        lambda t, s: _prefill_working(t) and not t["nixl_series_present"],
-        "rise", "prefill pods work but vLLM exports no NIXL series"),
+        lambda t, s: _prefill_working(t) and not _kv_evidence(t),
+        "rise", "prefill pods work but vLLM exports no KV evidence (no transfer series, no prompt tokens by source)"),
     "PDEPPReadyPodsMismatch": Expectation(
         lambda t, s: bool(t["epp_ready_lt_pods"]),
         "gauge", "the EPP counts fewer ready pods than model-server pods are up"),
@@ -74,12 +84,12 @@ EXPECT: dict[str, Expectation] = {
         lambda t, s: t["expected_verdict"] == "COLLAPSED",
         "drain", "verdict COLLAPSED (prefill idle while decode serves traffic)", page_within="3m"),
     "PDKVTransferFailures": Expectation(
-        lambda t, s: _prefill_working(t) and bool(t["nixl_series_present"])
+        lambda t, s: _prefill_working(t) and bool(t["kv_series_present"])
         and t["nixl_fail_ratio"] > s["threshold"],
-        "rise", "failed / attempted NIXL transfers above the alert's threshold", page_within="5m"),
+        "rise", "failed / attempted KV transfers above the alert's threshold", page_within="5m"),
     "PDKVTransferSlow": Expectation(
         lambda t, s: bool(t["kv_transfer_observed"]) and t["nixl_xfer_s"] > s["mean_seconds"],
-        "rise", "mean NIXL transfer time above the alert's mean bound"),
+        "rise", "mean KV transfer time above the alert's mean bound"),
     # The simulator never lets KV blocks expire, so no scenario exercises this alert.
     "PDKVTransferExpiredRequests": Expectation(
         lambda t, s: False,
@@ -99,4 +109,8 @@ EXPECT: dict[str, Expectation] = {
     "PDRecordingRulesAbsent": Expectation(
         lambda t, s: False,
         "gauge", "the recording rules are not loaded (no simulator scenario models it)"),
+    "PDKVLoadErrors": Expectation(
+        lambda t, s: _prefill_working(t) and bool(t["kv_series_present"])
+        and t["kv_load_failure_policy"] == "fail" and t["nixl_fail_ratio"] > s["threshold"],
+        "rise", "KV transfers fail under kv_load_failure_policy=fail (vLLM 0.24+): decode requests end as errors"),
 }

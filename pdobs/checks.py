@@ -35,6 +35,9 @@ NS_MODEL = ("namespace", "model")
 NEUTRAL = "#8e8e8e"  # grey: "does not apply", neither good nor bad
 # NIXL transfer metrics exist from this vLLM version on (why a verdict can be CANNOT TELL).
 NIXL_MIN_VLLM = "0.11.1"
+# Mooncake's transfer metrics, and decode's prompt tokens by source (KV evidence on any connector).
+MOONCAKE_MIN_VLLM = "0.33.0"
+DELIVERY_MIN_VLLM = "0.16.0"
 
 
 class Exit(IntEnum):
@@ -84,16 +87,17 @@ class Status(Enum):
 
 class CheckState(Status):
     """`checklist_status`: the check's 0/1 where P/D is active, else the verdict code saying why
-    the check does not apply."""
+    the check does not apply, or NOT_EXPORTED where the check has nothing to measure."""
     PASS = (0, "PASS", "green")
     FAIL = (1, "FAIL", "red")
     NOT_DEPLOYED = (Verdict.AGGREGATED_BY_DESIGN.code, "NOT DEPLOYED", NEUTRAL)
     NO_TRAFFIC = (Verdict.NO_TRAFFIC.code, "NO TRAFFIC", NEUTRAL)
+    NOT_EXPORTED = (5, "NOT EXPORTED", NEUTRAL)  # P/D active, the metric it reads is not exported
 
 
 class NixlState(Status):
-    """`nixl_status`: is KV cache moving between prefill and decode? The KV check's 0/1, or the
-    verdict code that explains why it cannot be judged."""
+    """`kv_status`: is KV cache moving between prefill and decode (any connector)? The KV check's
+    0/1, or the verdict code that explains why it cannot be judged."""
     FLOWING = (CheckState.PASS.code, "FLOWING", "green")
     ABSENT = (CheckState.FAIL.code, "ABSENT", "red")
     NOT_DEPLOYED = (Verdict.AGGREGATED_BY_DESIGN.code, "NOT DEPLOYED", NEUTRAL)
@@ -165,6 +169,9 @@ class Check:
     # A verdict that already says this check cannot pass (its failure is that verdict's premise):
     # the doctor does not count the failure against the deployment there.
     premise_of: Verdict | None = None
+    # A clause (`and on(...) x`) keeping only the active deployments where the check can be
+    # measured; elsewhere it has no value (the doctor's N/A, the panel's NOT EXPORTED).
+    applies: Callable[[Ctx], str] | None = None
 
     @property
     def panel_key(self) -> str:
@@ -179,40 +186,61 @@ NOT_APPLICABLE_TEXT = ("NOT DEPLOYED: no prefill pods (aggregated serving, nothi
                        "decode pods serve too few requests to tell. Healthy P/D: green.")
 
 
-# --- the five checks --------------------------------------------------------------------------------
+# --- the checks ------------------------------------------------------------------------------------
 
 
 def _kv_measure(cfg: Config, v: Values, failing: bool) -> Measured:
     window = cfg["prometheus"]["rate_window"]
-    if v["series"] is None:
-        return Measured("no NIXL series", None, "> 0 transfers/s",
-                        "no NIXL transfer series: no KV cache moved, or vLLM exports none "
-                        f"(older than {NIXL_MIN_VLLM}, or a KV connector other than NIXL)")
-    rate = v["transfers"] if v["transfers"] is not None else 0.0
-    per_req = v["per_request"]
-    text = f"{number(rate)} transfers/s" + (f" ({number(per_req, '.2f')}/decode req)" if finite(per_req) else "")
-    reason = (f"NIXL series exist but did not increase in the last {window}: no KV cache moved"
-              if failing else "KV cache moves from prefill to decode pods")
-    return Measured(text, rate, "> 0 transfers/s", reason)
+    expected = "> 0 transfers/s or KV-delivered tokens/s"
+    delivered = v["delivered"]
+    if v["series"] is None and v["delivery"] is None:
+        return Measured("no KV transfer series, no prompt tokens by source", None, expected,
+                        "no KV evidence exported: no NIXL (vLLM older than "
+                        f"{NIXL_MIN_VLLM}) or Mooncake (older than {MOONCAKE_MIN_VLLM}) transfer series, and "
+                        f"no prompt tokens by source (older than {DELIVERY_MIN_VLLM}); no KV cache moved, or "
+                        "nothing can show it")
+    parts = []
+    if v["series"] is not None:
+        rate = v["transfers"] if v["transfers"] is not None else 0.0
+        per_req = v["per_request"]
+        parts.append(f"{number(rate)} transfers/s"
+                     + (f" ({number(per_req, '.2f')}/decode req)" if finite(per_req) else ""))
+    else:
+        rate = None
+    if v["delivery"] is not None:
+        parts.append(f"{number(delivered or 0.0)} tokens/s delivered to decode")
+    value = rate if rate is not None else delivered
+    if failing:
+        reason = f"KV evidence is exported but shows no KV cache moving in the last {window}"
+    elif v["series"] is None:
+        reason = ("decode receives prompt tokens by KV transfer (the connector exports no transfer "
+                  "metrics of its own)")
+    else:
+        reason = "KV cache moves from prefill to decode pods"
+    return Measured(", ".join(parts), value, expected, reason)
 
 
 KV_TRANSFER = Check(
-    name="nixl_transfers_absent",
-    title="KV transfers (NIXL)",
-    text="no NIXL KV transfer",
-    # Absent or not increasing: both mean no KV moved in the rate window.
-    fails=lambda c: f"unless {c.on(*NS_MODEL)} ({c.ref('nixl_transfers')} > 0)",
+    name="nixl_transfers_absent",  # the historical `signal` label, kept for rules and links
+    title="KV transfers",
+    text="no KV transfer",
+    # Absent or not increasing: no witness shows KV moving in the rate window. A connector that
+    # exports no transfer metrics (Mooncake before vLLM 0.33) is judged by what decode received.
+    fails=lambda c: f"unless {c.on(*NS_MODEL)} ({c.ref('kv_moving')})",
     description=lambda cfg: (
-        "Do NIXL KV transfers happen? FLOWING (green): transfers completed in the rate window. "
-        "ABSENT (red): P/D is deployed and serving, yet no transfer (series missing or flat). "
-        f"NO METRICS (orange): prefill works but vLLM exports no NIXL series (older than {NIXL_MIN_VLLM} "
-        f"or another connector). {NOT_APPLICABLE_TEXT}"),
-    readings=(Reading("series", "nixl_series"), Reading("transfers", "nixl_transfers"),
-              Reading("per_request", "nixl_transfers_per_request")),
+        "Does KV cache move from prefill to decode, on any connector? FLOWING (green): KV transfers "
+        "(NIXL or Mooncake) completed in the rate window, or decode received prompt tokens by KV "
+        "transfer. ABSENT (red): P/D is deployed and serving, yet neither shows KV moving (series "
+        f"missing or flat). NO METRICS (orange): prefill works but vLLM exports no KV evidence at all "
+        f"(older than {NIXL_MIN_VLLM} with NIXL, or older than {DELIVERY_MIN_VLLM} with another "
+        f"connector). {NOT_APPLICABLE_TEXT}"),
+    readings=(Reading("series", "kv_series"), Reading("transfers", "kv_transfers"),
+              Reading("per_request", "kv_transfers_per_request"), Reading("delivery", "kv_delivery_series"),
+              Reading("delivered", "kv_delivered_tokens")),
     measure=_kv_measure,
     alert="PDKVTransferAbsent",
     inhibited=True,
-    status_signal="nixl_status",
+    status_signal="kv_status",
     status=NixlState,
     premise_of=Verdict.CANNOT_TELL,
 )
@@ -302,9 +330,16 @@ def _epp_measure(cfg: Config, v: Values, failing: bool) -> Measured:
     if ready is None:
         return Measured(f"no EPP series / {number(up)} up", None, "ready >= pods up",
                         "no EPP ready-pod series in this namespace: nothing to compare (is the EPP scraped?)")
-    reason = (f"the EPP sees {number(up - ready if up else None)} fewer pod(s) than are running "
-              "(often the prefill pod is not in its pool)" if failing
-              else "the EPP sees every model-server pod that is up")
+    polls = v["poll_errors"]
+    if failing and finite(polls) and polls > 0:
+        reason = (f"the EPP sees {number(up - ready if up else None)} fewer pod(s) than are running and fails "
+                  f"to poll model-server metrics ({number(polls)} datalayer poll errors/s): it cannot scrape "
+                  "them, so it counts them as not ready")
+    elif failing:
+        reason = (f"the EPP sees {number(up - ready if up else None)} fewer pod(s) than are running "
+                  "(often the prefill pod is not in its pool)")
+    else:
+        reason = "the EPP sees every model-server pod that is up"
     return Measured(f"{number(ready)} ready / {number(up)} up", ready, "ready >= pods up", reason)
 
 
@@ -316,15 +351,51 @@ EPP_READY_LT_PODS = Check(
     description=lambda cfg: (
         "Does the EPP see every model-server pod? PASS: the EPP counts as many ready pods as there "
         "are pods exporting vLLM metrics in the namespace. FAIL: fewer (typically the prefill "
-        f"pod is invisible to the scheduler). {NOT_APPLICABLE_TEXT}"),
-    readings=(Reading("ready", "epp_ready_pods_ns", level=NS), Reading("up", "vllm_pods_ns", level=NS)),
+        "pod is invisible to the scheduler, or the EPP cannot poll a pod's metrics: datalayer poll "
+        f"errors). {NOT_APPLICABLE_TEXT}"),
+    readings=(Reading("ready", "epp_ready_pods_ns", level=NS), Reading("up", "vllm_pods_ns", level=NS),
+              Reading("poll_errors", "epp_poll_errors_ns", level=NS)),
     measure=_epp_measure,
     alert="PDEPPReadyPodsMismatch",
     inhibited=True,
 )
 
+
+def _delivery_measure(cfg: Config, v: Values, failing: bool) -> Measured:
+    expected = "> 0 tokens/s by KV transfer"
+    if v["series"] is None:
+        return Measured("no prompt tokens by source", None, expected,
+                        f"vLLM older than {DELIVERY_MIN_VLLM} does not count prompt tokens by source: "
+                        "nothing to measure")
+    delivered = v["delivered"] if v["delivered"] is not None else 0.0
+    ratio = v["ratio"]
+    text = f"{number(delivered)} tokens/s" + (f" ({percent(ratio)} of uncached)" if finite(ratio) else "")
+    reason = ("decode pods receive no prompt tokens by KV transfer: they compute every prompt themselves"
+              if failing else "decode pods receive their prompts' KV cache from prefill")
+    return Measured(text, delivered, expected, reason)
+
+
+KV_DELIVERY = Check(
+    name="kv_not_delivered",
+    title="KV delivered to decode",
+    text="decode receives no prompt tokens by KV transfer",
+    fails=lambda c: f"unless {c.on(*NS_MODEL)} ({c.ref('kv_delivered_tokens')} > 0)",
+    applies=lambda c: f"and {c.on(*NS_MODEL)} {c.ref('kv_delivery_series')}",
+    description=lambda cfg: (
+        "Do decode pods receive their prompts by KV transfer (any connector)? PASS: decode counts prompt "
+        "tokens from source external_kv_transfer. FAIL: none, decode computes the prompts itself. NOT "
+        f"EXPORTED: vLLM older than {DELIVERY_MIN_VLLM} does not count prompt tokens by source. "
+        f"{NOT_APPLICABLE_TEXT}"),
+    readings=(Reading("series", "kv_delivery_series"), Reading("delivered", "kv_delivered_tokens"),
+              Reading("ratio", "kv_delivery_ratio")),
+    measure=_delivery_measure,
+    alert="PDKVTransferAbsent",
+)
+
 # The order the checklist reads them in (recording rules, drill-down, doctor, alert text).
-CHECKS: tuple[Check, ...] = (KV_TRANSFER, PREFILL_IDLE, DECODE_DOES_ALL_WORK, TTFT_ROLES_EQUAL, EPP_READY_LT_PODS)
+# The post-mortem's five first, then the KV-delivery witness every connector has (vLLM 0.16+).
+CHECKS: tuple[Check, ...] = (KV_TRANSFER, PREFILL_IDLE, DECODE_DOES_ALL_WORK, TTFT_ROLES_EQUAL, EPP_READY_LT_PODS,
+                             KV_DELIVERY)
 
 
 def by_name(name: str) -> Check | None:

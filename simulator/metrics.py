@@ -58,6 +58,13 @@ class Family:
     common_labels: bool = True  # vLLM's model_name + engine
     lazy: bool = False
     dynamic: bool = False
+    # Labels whose value comes from another context key: the P/D decision counters carry the
+    # target model (the request metrics' target_model_name) in their model_name label.
+    label_from: tuple[tuple[str, str], ...] = ()
+
+    def context_key(self, label: str) -> str:
+        """The context key a label's constant value is read from."""
+        return dict(self.label_from).get(label, label)
 
     def sample_names(self) -> tuple[str, ...]:
         """Exposed sample names, in exposition order."""
@@ -394,6 +401,8 @@ OUTPUT_TOKEN_BUCKETS = (
 SCHEDULER_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 DECISIONS = ("decode-only", "prefill-decode")
+STREAMING = ("true", "false")
+METRICS_SOURCE = "metrics-data-source"  # the datalayer source that scrapes the model servers
 PD_PLUGIN = "pd-profile-handler"  # plugin_name / plugin_type of the llm-d-router counters
 
 
@@ -460,8 +469,17 @@ SCHEDULER_E2E = Family(
 
 
 def _decision_family(name: str, labels: tuple[str, ...]) -> Family:
+    # The profile handler records request.TargetModel (disagg_profile_handler.go): the target.
     return Family(name, "counter", "decision", "Total number of P/D disaggregation decisions made",
                   labels=labels, key_label="decision_type", key_values=DECISIONS,
+                  common_labels=False, lazy=True,
+                  label_from=(("model_name", "target_model_name"),))  # fmt: skip
+
+
+def _poll_errors_family(name: str) -> Family:
+    # pkg/epp/datalayer/collector.go: one per failed Dispatch of a data source for an endpoint.
+    return Family(name, "counter", "epp_poll_errors", "[ALPHA] Data-source poll errors per source type.",
+                  labels=("source_type",), key_label="source_type", key_values=(METRICS_SOURCE,),
                   common_labels=False, lazy=True)  # fmt: skip
 
 
@@ -477,7 +495,8 @@ LLM_D_EPP_FAMILIES: tuple[Family, ...] = (
            "Time to first token in seconds, measured from request received to first response "
            "byte. For non-streaming requests, this equals total request duration.",
            labels=("model_name", "target_model_name", "fairness_id", "priority", "streaming"),
-           buckets=EPP_TTFT_BUCKETS, common_labels=False, lazy=True),
+           key_label="streaming", key_values=STREAMING, buckets=EPP_TTFT_BUCKETS, common_labels=False,
+           lazy=True),
     Family("llm_d_epp_request_input_tokens", "histogram", "epp_input_tokens",
            "Input token count distribution per request.",
            labels=("model_name", "target_model_name", "fairness_id", "priority"),
@@ -607,7 +626,9 @@ EPP_PROFILES: dict[str, EppProfile] = {
              _decision_family("llm_d_inference_scheduler_pd_decision", _MODEL_DECISION),
              _decision_family("llm_d_epp_pd_decision", _ROUTER_DECISION),
              _decision_family("llm_d_inference_scheduler_disagg_decision", _MODEL_DECISION),
-             _decision_family("llm_d_epp_disagg_decision", _ROUTER_DECISION)),
+             _decision_family("llm_d_epp_disagg_decision", _ROUTER_DECISION),
+             _poll_errors_family("llm_d_inference_scheduler_datalayer_poll_errors"),
+             _poll_errors_family("llm_d_epp_datalayer_poll_errors")),
         ),
     )
 }  # fmt: skip

@@ -145,6 +145,10 @@ class Deployment:
     # "fail" it (finished_reason="error"). None: vLLM's default (recompute < 0.24 <= fail).
     kv_load_failure_policy: str | None = None
     pd_scheduler: bool = True  # the EPP runs the P/D profile handler (decision counters)
+    # The model name clients send, when an InferenceModelRewrite (or a LoRA adapter's name) makes
+    # it differ from the served model: the EPP's request metrics carry it as model_name, the
+    # served one as target_model_name; vLLM and the decision counters carry the served one.
+    epp_model_name: str | None = None
     nixl_metrics: bool | None = None  # None: whatever the vLLM version exports
     show_hidden_metrics: bool = False
     max_model_len: int = 4096
@@ -288,7 +292,7 @@ class Deployment:
     def epp_context(self) -> dict[str, str]:
         return {
             **EPP_LABEL_VALUES,
-            "model_name": self.model_name,
+            "model_name": self.epp_model_name or self.model_name,
             "target_model_name": self.model_name,
             "name": self.pool_name,
         }
@@ -351,6 +355,8 @@ class Conditions:
     kv_bytes_per_token: int = 114688  # Qwen3-0.6B: 28 layers x 8 KV heads x 128 x 2 x bf16
     epp_overhead_s: float = 0.003
     epp_scheduling_s: float = 0.0004
+    streaming_ratio: float = 1.0  # client requests that stream (the rest get the answer in one piece)
+    epp_poll_errors_per_s: float = 0.0  # the EPP's failed polls of model-server metrics (llm-d-router)
     preemptions_per_min: float = 0.0
     epp_hidden: frozenset[str] = frozenset()  # pod keys the EPP does not count as ready
     down: frozenset[str] = frozenset()  # pod keys whose scrape fails (up == 0, serving nothing)
@@ -713,7 +719,7 @@ class Simulation:
         # The EPP pod.
         t = self._target(f"{dep.cluster or ''}/{dep.namespace}/{dep.epp_pod_name}", "epp",
                          dep.epp_target_labels())  # fmt: skip
-        act = self._epp_activity(dep, cond, n_pd, n_local, rate_pd, rate_total - rate_pd,
+        act = self._epp_activity(t, dep, cond, n_pd, n_local, rate_pd, rate_total - rate_pd,
                                  vllm_gauges)  # fmt: skip
         self._ensure_layout(t, dep.epp_families, dep.epp_context(), act, tuple(vllm_gauges))
         self._apply(t, act, counters=not first)
@@ -907,7 +913,7 @@ class Simulation:
         return act
 
     def _epp_activity(
-        self, dep: Deployment, cond: Conditions, n_pd: int, n_local: int,
+        self, t: Target, dep: Deployment, cond: Conditions, n_pd: int, n_local: int,
         rate_pd: float, rate_local: float, gauges: Mapping[str, tuple[float, float, float]],
     ) -> dict[str, Any]:  # fmt: skip
         lat = self._latency(cond)
@@ -917,11 +923,17 @@ class Simulation:
         e2e_l = lat["l_ttft"] + lat["decode_t"] + over
         n = n_pd + n_local
         ready = len(gauges)
+        # A non-streaming response's first byte is the whole answer: its "TTFT" is the duration.
+        s_pd = _take(t.carry, "stream_pd", n_pd * cond.streaming_ratio)
+        s_l = _take(t.carry, "stream_l", n_local * cond.streaming_ratio)
         act: dict[str, Any] = {
             "epp_requests": n,
             "epp_duration": [(n_pd, e2e_pd, s), (n_local, e2e_l, s)],
-            "epp_ttft": [(n_pd, lat["p_ttft"] + lat["r_ttft"] + over, s),
-                         (n_local, lat["l_ttft"] + over, s)],
+            "epp_ttft:true": [(s_pd, lat["p_ttft"] + lat["r_ttft"] + over, s),
+                              (s_l, lat["l_ttft"] + over, s)],
+            "epp_ttft:false": [(n_pd - s_pd, e2e_pd, s), (n_local - s_l, e2e_l, s)],
+            "epp_poll_errors:metrics-data-source": _take(t.carry, "poll_errors",
+                                                         cond.epp_poll_errors_per_s * self.step_s),
             "epp_input_tokens": [(n, cond.prompt_tokens, ts)],
             "epp_output_tokens": [(n, cond.output_tokens, ts)],
             "epp_running": _q_gauge(rate_pd * e2e_pd + rate_local * e2e_l),
@@ -984,7 +996,7 @@ class Simulation:
                 if fam.lazy and akey not in lazy_on:
                     continue
                 pairs = [
-                    (name, kv if name == fam.key_label and kv is not None else ctx[name])
+                    (name, kv if name == fam.key_label and kv is not None else ctx[fam.context_key(name)])
                     for name in fam.all_labels()
                 ]
                 labels = render_labels(pairs)

@@ -15,9 +15,9 @@ scenario; ``truth["during_fault"]`` holds the same keys in the middle of the fau
 ``traffic``             client requests are being served
 ``nixl_series_present`` vLLM exports the NIXL transfer series (>= 0.11.1 with NixlConnector)
 ``kv_series_present``   vLLM exports its KV connector's transfer series (NIXL, or Mooncake 0.33+)
-``kv_delivery_series_present`` vLLM exports ``prompt_tokens_by_source`` (0.16+) with a connector
+``kv_delivery_series_present`` vLLM exports ``prompt_tokens_by_source`` (0.16+, on every pod)
 ``kv_transfer_active``  KV blocks really move prefill -> decode (whether observable or not)
-``kv_transfer_observed`` ... and the NIXL series show it
+``kv_transfer_observed`` ... and the connector's transfer series (NIXL or Mooncake) show it
 ``kv_delivered``        ... and decode's ``prompt_tokens_by_source{source="external_kv_transfer"}``
                         shows it (on any connector)
 ``prefill_idle``        prefill pods exist but complete no requests
@@ -107,8 +107,9 @@ def signals_at(run: Run, minute: float) -> dict[str, Any]:
     prefill_idle = pd_deployed and not (traffic and disagg)
     kv_series = dep.kv_metrics is not None
     # vllm:prompt_tokens_by_source{source="external_kv_transfer"} (0.16+) counts the prompt
-    # tokens that arrived by KV transfer on any connector: KV evidence even without its metrics.
-    delivery_series = dep.kv_connector is not None and parse_version(dep.vllm_version) >= (0, 16, 0)
+    # tokens that arrived by KV transfer on any connector: KV evidence even without its metrics
+    # (and, at 0 without a connector, evidence that none arrives).
+    delivery_series = parse_version(dep.vllm_version) >= (0, 16, 0)
     evidence = kv_series or delivery_series
     if not pd_deployed:
         verdict = "AGGREGATED_BY_DESIGN"
@@ -131,7 +132,7 @@ def signals_at(run: Run, minute: float) -> dict[str, Any]:
         "kv_series_present": kv_series,
         "kv_delivery_series_present": delivery_series,
         "kv_transfer_active": active,
-        "kv_transfer_observed": active and nixl,
+        "kv_transfer_observed": active and kv_series,
         "kv_delivered": active and delivery_series,
         "prefill_idle": prefill_idle,
         "decode_does_all_work": traffic and not disagg,
@@ -455,18 +456,21 @@ def epp_mismatch_persistent(
     duration_min: float = 60,
     fault_start_min: float = 10,
     hidden_pod: str = "decode-1",
+    poll_errors_per_s: float = 0.0,
     vllm_version: str = "0.12.0",
     epp_family: str = "inference_objective",
     **options: Any,
 ) -> Scenario:
     """From ``fault_start_min`` the EPP stops counting ``hidden_pod`` as ready (and routes
     nothing to it) while it keeps running and exporting metrics. P/D still works through the
-    other pods."""
+    other pods. ``poll_errors_per_s`` > 0 makes the cause the EPP failing to poll the pod's
+    metrics (llm-d-router's datalayer poll errors, at that rate, while the fault lasts)."""
     params = _params(locals())
     dep, base = _setup(prefill_pods=prefill_pods, decode_pods=decode_pods, rps=rps,
                        vllm_version=vllm_version, epp_family=epp_family, options=options)  # fmt: skip
     dep.pod(hidden_pod)
-    phase = Phase.of(fault_start_min, None, epp_hidden=frozenset({hidden_pod}))
+    phase = Phase.of(fault_start_min, None, epp_hidden=frozenset({hidden_pod}),
+                     epp_poll_errors_per_s=poll_errors_per_s)
     return _scenario("epp_mismatch_persistent", epp_mismatch_persistent.__doc__ or "", params,
                      dep, base, (phase,), duration_min=duration_min,
                      fault_start=fault_start_min)  # fmt: skip
@@ -730,9 +734,10 @@ def _connector_variant(kind: str, connector: str, version_key: str) -> Callable[
     return scenario
 
 
-# Deployments on today's vLLM. Kept apart from ALL until the package's rules, dashboards and
-# doctor read their KV evidence (push-mode recording on prefill, Mooncake series,
-# prompt_tokens_by_source): every consumer of ALL asserts its verdict against the truth.
+# Deployments on today's vLLM, each connector healthy and collapsed. The verdict suites run them
+# beside ALL (tests/rules/upstream.yaml on both promtool lines, tests/test_dashboards_prometheus.py,
+# tests/test_doctor_scenarios.py, tests/test_simulator_upstream.py); they stay out of ALL itself,
+# which sizes the detection benchmark (bench/) and the demo's list.
 UPSTREAM: dict[str, Callable[..., Scenario]] = {
     f.__name__: f
     for f in (

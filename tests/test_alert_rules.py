@@ -31,6 +31,9 @@ BENIGN = {
     "epp_mismatch_transient": set(), "rolling_update": set(), "pod_restart": set(), "scrape_gap": set(),
     "old_vllm": {"PDKVTransferMetricsMissing"},
     "epp_inference_model": set(), "epp_inference_objective_disagg": set(), "epp_llm_d_router": set(),
+    # vLLM 0.24/0.33 on each connector: push mode and Mooncake (with or without transfer metrics).
+    "healthy_nixl_pull_v0_24": set(), "healthy_nixl_push_v0_24": set(), "healthy_mooncake_v0_24": set(),
+    "healthy_nixl_pull_v0_33": set(), "healthy_nixl_push_v0_33": set(), "healthy_mooncake_v0_33": set(),
 }
 # Fault scenarios whose fault, held under QUIET_S, must fire nothing at any evaluation.
 SHORT_FAULTS = {"collapsed", "collapsed_nixl_flat", "nixl_failing"}

@@ -132,7 +132,8 @@ def test_demo_pages_pagerduty_and_slack_resolves_and_keeps_the_stack_live(start_
     trigger = re.search(r"PagerDuty received an event: trigger.*\n(( {11}.*\n)+)", text)
     assert trigger and "[FIRING:1] PDDisaggregationCollapsed (namespace llm-d)" in trigger.group(1), text
     assert "severity:  critical" in trigger.group(1) and "link:      Runbook: " in trigger.group(1)
-    assert "5 of the 5 'not disaggregated' signals hold" in trigger.group(1)
+    # vLLM 0.12 counts no prompt tokens by source, so the KV-delivery check has nothing to hold.
+    assert "5 of the 6 'not disaggregated' signals hold" in trigger.group(1)
     assert re.search(r"Slack received a message: \[FIRING:1\] PDDisaggregationCollapsed \(namespace llm-d\)", text)
     assert re.search(r"PagerDuty received an event: resolve", text)
     assert re.search(r"Slack received a message: \[RESOLVED\] PDDisaggregationCollapsed \(namespace llm-d\)", text)

@@ -1,7 +1,8 @@
 """`build.py doctor` against a real Prometheus backfilled with every simulator scenario.
 
 All scenarios share one server, one namespace each, so one doctor run covers them; the verdict
-and every signal's PASS/FAIL must be what each scenario's ground truth says.
+and every signal's PASS/FAIL must be what each scenario's ground truth says. Besides ALL, the vLLM
+0.24/0.33 deployments on each connector (scenarios.UPSTREAM) and a few of their failure modes.
 """
 
 import json
@@ -19,17 +20,23 @@ ALERTS_FILE = "prometheus/alerts.yaml"
 
 # How each checklist signal reads in the scenario truth: True means the signal FAILs.
 TRUTH_FAILS = {
-    "nixl_transfers_absent": lambda t: not t["kv_transfer_observed"],
+    # Neither witness shows KV moving: the connector's transfers, or decode's delivered tokens.
+    "nixl_transfers_absent": lambda t: not (t["kv_transfer_observed"] or t["kv_delivered"]),
     "prefill_idle": lambda t: t["prefill_idle"],
     "decode_does_all_work": lambda t: t["decode_does_all_work"],
     "ttft_roles_equal": lambda t: t["ttft_roles_equal"],
     "epp_ready_lt_pods": lambda t: t["epp_ready_lt_pods"],
+    "kv_not_delivered": lambda t: not t["kv_delivered"],
 }
 NOT_ACTIVE = ("AGGREGATED_BY_DESIGN", "NO_TRAFFIC")  # the checks do not apply: no P/D at work
+# Checks with nothing to measure without a metric: N/A where it is not exported.
+MEASURED_WHEN = {"kv_not_delivered": lambda t: t["kv_delivery_series_present"]}
 
 
 def expected_status(truth: dict, signal: str) -> str:
     if truth["expected_verdict"] in NOT_ACTIVE:
+        return "N/A"
+    if not MEASURED_WHEN.get(signal, lambda t: True)(truth):
         return "N/A"
     return "FAIL" if TRUTH_FAILS[signal](truth) else "PASS"
 
@@ -38,7 +45,7 @@ def expected_exit(truth: dict) -> int:
     verdict = truth["expected_verdict"]
     failing = {c.name for c in checks.CHECKS if expected_status(truth, c.name) == "FAIL"}
     if verdict == "CANNOT_TELL":
-        failing.discard("nixl_transfers_absent")  # no NIXL metrics to show it: undecided, not failing
+        failing.discard("nixl_transfers_absent")  # no KV evidence to show it: undecided, not failing
     if verdict == "COLLAPSED" or failing:
         return 1
     return 0 if verdict in ("DISAGGREGATED", "AGGREGATED_BY_DESIGN") else 3
@@ -53,10 +60,24 @@ def _namespace(name: str) -> str:
 DURATION_MIN = 25
 
 
+# Failure modes of today's vLLM and EPP: namespace -> (scenario, options).
+EXTRA = {
+    "failing-v0-24": ("nixl_failing", {"vllm_version": "0.24.0"}),  # failed KV loads end as errors
+    "failing-mooncake-v0-33": ("nixl_failing", {"vllm_version": "0.33.0", "kv_connector": "MooncakeConnector",
+                                                "kv_both": False}),
+    "notif-v0-33": ("healthy_pd", {"vllm_version": "0.33.0", "nixl_notif_fail_ratio": 0.006}),
+    "rewrite": ("healthy_pd", {"epp_family": "llm_d_router", "vllm_version": "0.33.0", "epp_model_name": "qwen-small"}),
+    "poll-errors": ("epp_mismatch_persistent", {"epp_family": "llm_d_router", "vllm_version": "0.16.0",
+                                                "poll_errors_per_s": 20.0}),
+}
+SCENARIO_NAMES = [*[n for n in scenarios.ALL if n != "scale"], "scale", *scenarios.UPSTREAM]
+
+
 def _all_scenarios() -> scenarios.Scenario:
     parts = [scenarios.get(name, namespace=_namespace(name), duration_min=DURATION_MIN)
-             for name in scenarios.ALL if name != "scale"]
+             for name in (*scenarios.ALL, *scenarios.UPSTREAM) if name != "scale"]
     parts.append(scenarios.get("scale", prefill_pods=2, decode_pods=3, namespace="scale", duration_min=DURATION_MIN))
+    parts += [scenarios.get(name, namespace=ns, duration_min=DURATION_MIN, **kw) for ns, (name, kw) in EXTRA.items()]
     return scenarios.combine(*parts, name="doctor-all")
 
 
@@ -118,9 +139,9 @@ def test_one_run_reports_every_namespace(served, report):
     assert code == data["exit_code"]
 
 
-@pytest.mark.parametrize("name", [*[n for n in scenarios.ALL if n != "scale"], "scale"])
+@pytest.mark.parametrize("name", [*SCENARIO_NAMES, *EXTRA])
 def test_verdict_and_every_signal_match_the_scenario_truth(served, report, name):
-    ns = _namespace(name)
+    ns = name if name in EXTRA else _namespace(name)
     truth = served.scenario.truth["parts"][ns]
     dep = _deployment(report[1], ns)
     assert dep["verdict"] == TRUTH_VERDICT[truth["expected_verdict"]], dep["reason"]
@@ -132,11 +153,15 @@ def test_verdict_and_every_signal_match_the_scenario_truth(served, report, name)
     assert dep["prefill_pods"] + dep["decode_pods"] == truth["vllm_pods_up"]
     epp = next(c for c in dep["checks"] if c["signal"] == "epp_ready_lt_pods")
     assert epp["measured"] == f"{truth['epp_ready_pods']} ready / {truth['vllm_pods_up']} up"
-    nixl = next(c for c in dep["checks"] if c["signal"] == "nixl_transfers_absent")
-    if truth["kv_transfer_observed"]:
-        assert nixl["value"] > 0
-    elif not truth["nixl_series_present"]:
-        assert nixl["value"] is None and nixl["measured"] == "no NIXL series"
+    kv = next(c for c in dep["checks"] if c["signal"] == "nixl_transfers_absent")
+    if truth["kv_transfer_observed"] or truth["kv_delivered"]:
+        assert kv["value"] > 0
+    elif not (truth["kv_series_present"] or truth["kv_delivery_series_present"]):
+        assert kv["value"] is None
+        assert kv["measured"] == "no KV transfer series, no prompt tokens by source"
+    delivery = next(c for c in dep["checks"] if c["signal"] == "kv_not_delivered")
+    if not truth["kv_delivery_series_present"] and truth["expected_verdict"] not in NOT_ACTIVE:
+        assert delivery["reason"].startswith("vLLM older than 0.16.0"), delivery
     if truth["expected_verdict"] == "COLLAPSED":
         assert dep["runbook"].endswith("/PDDisaggregationCollapsed.md")
     if truth["expected_verdict"] == "CANNOT_TELL":
@@ -156,8 +181,8 @@ def test_exit_code_and_text_for_one_namespace(capsys, served, name, verdict):
     assert code == expected_exit(served.scenario.truth["parts"][ns])
     assert f"Verdict:   {verdict}:" in out
     assert out.count("Verdict:") == 1  # the other namespaces are out of scope
-    for title in ("KV transfers (NIXL)", "Prefill worker utilisation", "Decode share of the work",
-                  "TTFT prefill vs decode", "EPP ready pods vs pods up"):
+    for title in ("KV transfers", "Prefill worker utilisation", "Decode share of the work",
+                  "TTFT prefill vs decode", "EPP ready pods vs pods up", "KV delivered to decode"):
         assert title in out
     assert "pd-diagnostic-drilldown" in out
 
@@ -278,3 +303,43 @@ def test_bad_time_and_bad_url_are_bad_input(capsys, served):
     assert code == 2 and "expected an http" in err
     code, _, err = run_doctor(capsys, served.url, "--timeout", "0")
     assert code == 2 and "--timeout 0" in err
+
+
+# --- vLLM 0.24-0.33 and today's EPP ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["healthy_nixl_pull_v0_33", "healthy_nixl_push_v0_33", "healthy_mooncake_v0_33"])
+def test_transfers_read_the_same_whichever_pod_records_them(served, report, name):
+    dep = _deployment(report[1], _namespace(name))
+    kv = next(c for c in dep["checks"] if c["signal"] == "nixl_transfers_absent")
+    assert kv["value"] == pytest.approx(served.scenario.truth["parts"][_namespace(name)]["rps"], rel=0.02)
+    assert "(1.00/decode req)" in kv["measured"]
+    assert dep["verdict"] == "DISAGGREGATED" and "transfers/s" in dep["reason"]
+
+
+def test_mooncake_without_transfer_metrics_is_disaggregated_by_what_decode_received(report):
+    dep = _deployment(report[1], _namespace("healthy_mooncake_v0_24"))
+    assert dep["verdict"] == "DISAGGREGATED" and dep["exit_code"] == 0
+    assert "prompt tokens/s delivered to decode" in dep["reason"]
+    kv = next(c for c in dep["checks"] if c["signal"] == "nixl_transfers_absent")
+    assert kv["status"] == "PASS" and "tokens/s delivered to decode" in kv["measured"]
+    (finding,) = _findings(report[1], "vllm", _namespace("healthy_mooncake_v0_24"))
+    assert "no KV transfer metrics" in finding["message"]
+    (finding,) = _findings(report[1], "vllm", _namespace("healthy_mooncake_v0_33"))
+    assert "KV transfer metrics from Mooncake" in finding["message"] and finding["details"]["mooncake"]
+
+
+def test_poll_errors_are_named_as_the_cause_of_the_ready_pods_gap(report):
+    dep = _deployment(report[1], "poll-errors")
+    epp = next(c for c in dep["checks"] if c["signal"] == "epp_ready_lt_pods")
+    assert epp["status"] == "FAIL" and "20 datalayer poll errors/s" in epp["reason"]
+    plain = next(c for c in _deployment(report[1], "epp-mismatch-persistent")["checks"]
+                 if c["signal"] == "epp_ready_lt_pods")
+    assert plain["status"] == "FAIL" and "poll" not in plain["reason"]
+
+
+def test_the_0_33_version_is_narrowed_down(report):
+    (finding,) = _findings(report[1], "vllm", _namespace("healthy_nixl_pull_v0_33"))
+    assert finding["details"]["at_least"] == "0.33.0", finding
+    (finding,) = _findings(report[1], "vllm", _namespace("healthy_nixl_pull_v0_24"))
+    assert finding["details"]["at_least"] == "0.24.0", finding

@@ -90,7 +90,7 @@ def test_the_collapsed_alert_lists_it(model):
     collapsed = next(r for r in model.alerts if r.name == "PDDisaggregationCollapsed")
     assert f'"{NAME}"' in collapsed.annotations["description"]
     assert "decode queue backed up" in collapsed.annotations["description"]
-    assert "of the 6 'not disaggregated' signals" in collapsed.annotations["description"]
+    assert f"of the {len(checks.CHECKS)} 'not disaggregated' signals" in collapsed.annotations["description"]
 
 
 def test_the_drilldown_shows_it_in_the_top_row(model):

@@ -29,7 +29,8 @@ def test_the_readme_relabelling_gives_the_doctor_the_roles(live_endpoint, promet
     rules = readme_relabel_configs()
     assert rules[0]["source_labels"] == [META]
     cfg = config.load(overrides={"roles": {"mode": "label"}, "prometheus": {"scrape_interval": "1s",
-                                                                            "rate_window": "4s"}})
+                                                                            "rate_window": "4s",
+                                                                            "fast_window": "3s"}})
     assert rules[0]["target_label"] == cfg["roles"]["label"]["name"]
 
     endpoint = live_endpoint(scenarios.get("healthy_pd", namespace="relabel"), speed=60, step_s=15)

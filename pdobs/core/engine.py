@@ -28,6 +28,9 @@ class Signal:
     help: str
     build: Builder
     variants: tuple[Variant, ...] = ({},)
+    # Scope keys that never filter this signal: its label of that name means something else than
+    # the scope's (the EPP labels requests with the client's model name, not the model server's).
+    unscoped: tuple[str, ...] = ()
 
 
 class Engine:
@@ -57,6 +60,7 @@ class Engine:
     def _resolve(self, ctx: Ctx, name: str, variant: Variant) -> str:
         sig = self.signals[name]
         self._check_variant(sig, variant)
+        ctx = ctx.unscoped(*sig.unscoped)
         if ctx.inline or sig.record is None:
             return self._inlined(ctx, sig, variant)
         return ctx.recorded(sig.record, sig.level, variant)
@@ -85,7 +89,7 @@ class Engine:
         """The expression that computes a signal (what its recording rule evaluates)."""
         sig = self.signals[name]
         self._check_variant(sig, variant)
-        return sig.build(ctx, variant)
+        return sig.build(ctx.unscoped(*sig.unscoped), variant)
 
     def dependencies(self, cfg: Config, name: str) -> set[str]:
         """Recorded signals a signal's expression reads, looking through inlined fragments."""

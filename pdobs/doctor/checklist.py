@@ -16,7 +16,7 @@ from dashboards import ids
 from dashboards.spec import SCOPE_VARS
 from pdobs import checks
 from pdobs.build.model import BuildModel, PanelRef
-from pdobs.checks import NIXL_MIN_VLLM, Verdict, finite, number
+from pdobs.checks import DELIVERY_MIN_VLLM, NIXL_MIN_VLLM, Verdict, finite, number
 from pdobs.doctor.model import FAIL, NOT_APPLICABLE, PASS, Check, Deployment
 from pdobs.doctor.queries import Key, Reader, label_dict, project
 
@@ -35,8 +35,9 @@ class Measures:
     """What the verdict's explanation needs, per deployment key (the checks read their own)."""
     pods: dict[str, dict[Key, float]]
     requests: dict[str, dict[Key, float]]
-    nixl_transfers: dict[Key, float]
-    nixl_per_request: dict[Key, float]
+    kv_transfers: dict[Key, float]
+    kv_per_request: dict[Key, float]
+    kv_delivered: dict[Key, float]
     verdict: dict[Key, float]
     deployments: list[Key]
     # Blind namespaces (pdobs/signals/coverage.py), by namespace key.
@@ -49,8 +50,9 @@ def measure(r: Reader) -> Measures:
     return Measures(
         pods={role: r.by(NS_MODEL, "vllm_pods", role=role) for role in roles},
         requests={role: r.by(NS_MODEL, "requests", role=role) for role in roles},
-        nixl_transfers=r.by(NS_MODEL, "nixl_transfers"),
-        nixl_per_request=r.by(NS_MODEL, "nixl_transfers_per_request"),
+        kv_transfers=r.by(NS_MODEL, "kv_transfers"),
+        kv_per_request=r.by(NS_MODEL, "kv_transfers_per_request"),
+        kv_delivered=r.by(NS_MODEL, "kv_delivered_tokens"),
         verdict=r.by(NS_MODEL, "verdict"),
         deployments=sorted(r.by(NS_MODEL, "vllm_deployments")),
         without_pod_label=r.by(NS, "vllm_series_without_pod"),
@@ -87,7 +89,9 @@ def _not_applicable_reason(verdict: Verdict | None) -> str:
 def check_row(cfg: Config, r: Reader, check: checks.Check, key: Key, verdict: Verdict | None) -> Check:
     status = _status(r, check, key)
     measured = check.measure(cfg, _readings(r, check, key), status == FAIL)
-    reason = _not_applicable_reason(verdict) if status == NOT_APPLICABLE else measured.reason
+    # A check with nothing to measure on an active deployment says why in its own words.
+    unmeasured = check.applies is not None and verdict is not None and verdict not in checks.NOT_APPLICABLE
+    reason = _not_applicable_reason(verdict) if status == NOT_APPLICABLE and not unmeasured else measured.reason
     value = measured.value if finite(measured.value) else None  # JSON has no NaN
     return Check(check.name, check.title, measured.text, value, measured.expected, status, reason)
 
@@ -99,9 +103,13 @@ def _verdict_reason(cfg: Config, m: Measures, key: Key, verdict: Verdict | None,
                     version: str | None) -> str:
     prefill, decode = int(m.pods["prefill"].get(key, 0)), int(m.pods["decode"].get(key, 0))
     if verdict is Verdict.DISAGGREGATED:
-        per_req = m.nixl_per_request.get(key)
+        transfers, delivered = m.kv_transfers.get(key), m.kv_delivered.get(key)
+        if transfers is None:  # a connector without transfer metrics: decode's own count proves it
+            return (f"KV cache moves from prefill to decode ({number(delivered)} prompt tokens/s delivered to "
+                    "decode by KV transfer)")
+        per_req = m.kv_per_request.get(key)
         extra = f", {per_req:.2f} per decode request" if finite(per_req) else ""
-        return f"KV cache moves from prefill to decode ({number(m.nixl_transfers.get(key))} transfers/s{extra})"
+        return f"KV cache moves from prefill to decode ({number(transfers)} transfers/s{extra})"
     if verdict is Verdict.COLLAPSED:
         return (f"prefill pods are up and decode pods serve traffic, but no KV cache moves; "
                 f"{len(failing)} of {len(checks.CHECKS)} signals fail")
@@ -115,8 +123,9 @@ def _verdict_reason(cfg: Config, m: Measures, key: Key, verdict: Verdict | None,
                 f"({cfg['signals']['min_request_rate']:g}); send traffic and run again")
     if verdict is Verdict.CANNOT_TELL:
         seen = f"; vLLM here is {version}" if version else ""
-        return (f"prefill pods work but no NIXL transfer metrics exist: vLLM older than {NIXL_MIN_VLLM} "
-                f"exposes none, or the KV connector is not NIXL{seen}")
+        return (f"prefill pods work but vLLM exports no KV evidence: no NIXL transfer metrics (older than "
+                f"{NIXL_MIN_VLLM}) or another connector's, and no prompt tokens by source (older than "
+                f"{DELIVERY_MIN_VLLM}){seen}")
     return _roles_unseen_reason(cfg)
 
 

@@ -89,11 +89,14 @@ def _pct(v: float) -> str:
 
 PLOTS: dict[str, PlotSpec] = {
     "nixl_transfers_absent": PlotSpec(
-        (Line("nixl_transfers", "NIXL KV transfers/s"),), "ops",
+        (Line("kv_transfers", "KV transfers/s (NIXL or Mooncake)"),
+         Line("kv_delivered_tokens", "prompt tokens/s delivered to decode")), "ops",
         lambda cfg: [Threshold(0.0, "FAIL at 0: no KV moved", "at")],
-        f"no KV transfer series: the connector exports none (vLLM older than {checks.NIXL_MIN_VLLM}, "
-        "or a KV connector other than NIXL), or no KV cache moved at all",
-        "KV transfers completed per second; the signal fails where none completes in the rate window"),
+        f"no KV evidence: no transfer series (NIXL older than vLLM {checks.NIXL_MIN_VLLM}, Mooncake older "
+        f"than {checks.MOONCAKE_MIN_VLLM}, other connectors) and no prompt tokens by source (older than "
+        f"{checks.DELIVERY_MIN_VLLM}), or no KV cache moved at all",
+        "KV transfers completed per second and prompt tokens decode received by KV transfer; the signal "
+        "fails where neither moves in the rate window"),
     "prefill_idle": PlotSpec(
         (Line("prefill_work_ratio", "prefill requests per decode request"),), "ratio",
         lambda cfg: [Threshold(cfg["signals"]["prefill_idle_ratio"],
@@ -121,6 +124,12 @@ PLOTS: dict[str, PlotSpec] = {
         lambda cfg: [],
         "no EPP ready-pod series in this namespace: nothing to compare (is the EPP scraped?)",
         "the signal fails where the EPP sees fewer ready pods than are up"),
+    "kv_not_delivered": PlotSpec(
+        (Line("kv_delivery_ratio", "share of uncached prompt tokens delivered by KV transfer"),), "percent",
+        lambda cfg: [Threshold(0.0, "FAIL at 0: nothing delivered", "at")],
+        f"no prompt tokens by source in the range: vLLM older than {checks.DELIVERY_MIN_VLLM} does not count "
+        "them",
+        "about 100 % when decode receives every prompt's KV cache from prefill, 0 when it computes them"),
 }
 
 # The headline latencies: per role from vLLM, and the client's view from the EPP where it has one.
@@ -128,14 +137,13 @@ LATENCY: dict[str, tuple[str, tuple[Line, ...]]] = {
     "ttft": ("Time to first token", (
         Line("ttft_mean", "prefill pods", {"role": "prefill"}),
         Line("ttft_mean", "decode pods", {"role": "decode"}),
-        Line("epp_ttft_mean", "client (EPP)"))),
-    "itl": ("Inter-token latency", (
-        Line("itl_mean", "prefill pods", {"role": "prefill"}),
-        Line("itl_mean", "decode pods", {"role": "decode"}))),
+        Line("epp_ttft_mean_ns", "client (EPP, streaming, namespace)", level=NS))),
+    "itl": ("Inter-token latency", (  # decode only: prefill pods generate one token per request
+        Line("itl_mean", "decode pods", {"role": "decode"}),)),
     "e2e": ("End-to-end request latency", (
         Line("e2e_mean", "prefill pods", {"role": "prefill"}),
         Line("e2e_mean", "decode pods", {"role": "decode"}),
-        Line("epp_duration_mean", "client (EPP)"))),
+        Line("epp_duration_mean_ns", "client (EPP, namespace)", level=NS))),
 }
 LATENCY_EMPTY = "no latency samples in the range: no request finished"
 

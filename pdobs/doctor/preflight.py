@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pdobs import signals
-from pdobs.checks import NIXL_MIN_VLLM
+from pdobs.checks import MOONCAKE_MIN_VLLM, NIXL_MIN_VLLM
 from pdobs.core import promql
 from pdobs.doctor.client import Prometheus
 from pdobs.doctor.model import INFO, OK, WARN, Finding
@@ -90,10 +90,16 @@ def families(r: Reader) -> tuple[list[Finding], dict[Key, str], dict[Key, set[st
         if version:
             versions[key] = version
         nixl = any(n.startswith(doctor_signals.NIXL_SERIES_PREFIX) for n in names)
+        mooncake = any(n.startswith(doctor_signals.MOONCAKE_SERIES_PREFIX) for n in names)
         text = f"{len(names)} metric names; version {version or 'not narrowed down'}"
-        text += "" if nixl else f"; no NIXL metrics (vLLM < {NIXL_MIN_VLLM} or no NIXL connector)"
+        if mooncake and not nixl:
+            text += "; KV transfer metrics from Mooncake"
+        elif not nixl:
+            text += (f"; no KV transfer metrics (NIXL before vLLM {NIXL_MIN_VLLM}, Mooncake before "
+                     f"{MOONCAKE_MIN_VLLM}, or another connector)")
         findings.append(Finding("vllm", OK, text, _ns(key),
                                 {"names": len(names), "version": version, "evidence": evidence, "nixl": nixl,
+                                 "mooncake": mooncake,
                                  "at_least": _show(lower[0]) if lower else None,
                                  "below": _show(upper[0]) if upper else None}))
     for key in sorted(set(vllm) | set(epp)):

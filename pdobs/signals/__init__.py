@@ -6,7 +6,8 @@ this package assembles them into one engine per config and is what consumers imp
 
     builders.py     aggregation levels and the builders many signals share
     vllm.py         model-server pods, requests, tokens, scheduler state, caches
-    kv_transfer.py  KV-cache transfer (vLLM's NIXL connector)
+    kv_transfer.py  KV-cache transfer over any connector (NIXL, Mooncake)
+    kv_delivery.py  prompt tokens decode received by KV transfer (any connector, vLLM 0.16+)
     epp.py          the EPP (inference scheduler): pools, client requests, P/D decisions
     histograms.py   every histogram family: bucket/sum/count rates, quantiles, means
     pd.py           derived P/D signals: work split between the roles, when P/D applies
@@ -31,14 +32,27 @@ from typing import Any
 from pdobs import checks
 from pdobs.core.context import Ctx
 from pdobs.core.engine import Engine, Signal
-from pdobs.signals import alerting, checklist, coverage, doctor, epp, fast, histograms, kv_transfer, pd, per_pod, vllm
+from pdobs.signals import (
+    alerting,
+    checklist,
+    coverage,
+    doctor,
+    epp,
+    fast,
+    histograms,
+    kv_delivery,
+    kv_transfer,
+    pd,
+    per_pod,
+    vllm,
+)
 from pdobs.signals.alerting import ALERT_NAME_PREFIX
 from pdobs.signals.builders import ROLE_VARIANTS
 
 Config = dict[str, Any]
 
-DOMAINS: tuple[ModuleType, ...] = (vllm, kv_transfer, epp, histograms, pd, checklist, per_pod, doctor, alerting,
-                                   coverage)
+DOMAINS: tuple[ModuleType, ...] = (vllm, kv_transfer, kv_delivery, epp, histograms, pd, checklist, per_pod, doctor,
+                                   alerting, coverage)
 
 __all__ = ["ALERT_NAME_PREFIX", "DOMAINS", "ROLE_VARIANTS", "Signal", "context", "dependencies", "engine",
            "expression", "query", "signals", "stages"]

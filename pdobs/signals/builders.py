@@ -18,6 +18,11 @@ POD_VARIANTS: tuple[Variant, ...] = ({}, *ROLE_VARIANTS)
 
 # Every vLLM pod exports this gauge in every version, so its presence means "pod is up".
 POD_PRESENCE_METRIC = "vllm:num_requests_running"
+# The scope keys the EPP's request metrics ignore (`Signal.unscoped`): their model_name is the
+# model the client asked for, while vLLM and the P/D decision counters carry the target model.
+# Under a model rewrite (InferenceModelRewrite) or with LoRA adapters the two differ, so a model
+# filter taken from the model servers would empty them: they are filtered by namespace only.
+EPP_CLIENT_MODEL = ("model",)
 
 
 def vllm_sum_rate(names: tuple[str, ...], level: tuple[str, ...] = NS_MODEL,
@@ -43,12 +48,12 @@ def vllm_gauge(agg: str, names: tuple[str, ...], level: tuple[str, ...] = NS_MOD
 
 
 def epp_sum_rate(names: tuple[str, ...], level: tuple[str, ...] = NS_MODEL,
-                 extra_by: tuple[str, ...] = ()) -> Builder:
+                 extra_by: tuple[str, ...] = (), matchers: str = "") -> Builder:
     def build(ctx: Ctx, v: Variant) -> str:
         by = ctx.by(*level, extra=extra_by)
         per_model = "model" in level
         return " or ".join(
-            f"sum by ({by}) (rate({ctx.epp(n, per_model=per_model)}[{ctx.window}]))"
+            f"sum by ({by}) (rate({ctx.epp(n, per_model=per_model, extra=matchers)}[{ctx.window}]))"
             for n in names
         )
 

@@ -12,18 +12,26 @@ def _variants() -> tuple[Variant, ...]:
     return tuple({"signal": c.name} for c in checks.CHECKS)
 
 
-def _checklist(ctx: Ctx, v: Variant) -> str:
-    """1 where the check fails, 0 where it passes, only where P/D is active."""
-    check = checks.by_name(v["signal"])
+def _check(name: str) -> checks.Check:
+    check = checks.by_name(name)
     if check is None:
-        raise KeyError(f"no check {v['signal']!r} in pdobs.checks.CHECKS")
+        raise KeyError(f"no check {name!r} in pdobs.checks.CHECKS")
+    return check
+
+
+def _checklist(ctx: Ctx, v: Variant) -> str:
+    """1 where the check fails, 0 where it passes, only where P/D is active (and the check can be
+    measured)."""
+    check = _check(v["signal"])
     zero = f"({ctx.ref('pd_active')}) * 0"
+    if check.applies is not None:
+        zero = f"(\n{zero}\n{check.applies(ctx)}\n)"
     return f"(\n  ({zero} + 1)\n  {check.fails(ctx)}\n)\nor\n{zero}"
 
 
-def _code(expr: str, verdict: Verdict) -> str:
-    """`expr` turned into the verdict's code wherever it has a value."""
-    return f"{expr} * 0 + {verdict.code}" if verdict.code else f"{expr} * 0"
+def _code(expr: str, state: Verdict | CheckState) -> str:
+    """`expr` turned into the verdict's (or state's) code wherever it has a value."""
+    return f"{expr} * 0 + {state.code}" if state.code else f"{expr} * 0"
 
 
 def _verdict(ctx: Ctx, v: Variant) -> str:
@@ -35,7 +43,7 @@ def _verdict(ctx: Ctx, v: Variant) -> str:
     failing = ctx.ref("checklist", signal=checks.KV_TRANSFER.name)
     # The first branch that has a value wins, so the order is the verdict's precedence.
     branches = [
-        _code(f"({ctx.ref('nixl_metrics_missing')})", Verdict.CANNOT_TELL),
+        _code(f"({ctx.ref('kv_evidence_missing')})", Verdict.CANNOT_TELL),
         f"{_code(active, Verdict.COLLAPSED)} and {on} ({failing} == 1)",
         _code(active, Verdict.DISAGGREGATED),
         _code(f"({prefill} > 0)", Verdict.NO_TRAFFIC),
@@ -59,11 +67,16 @@ def _one_series(ctx: Ctx, expr: str) -> str:
 
 
 def _checklist_status(ctx: Ctx, v: Variant) -> str:
-    return _one_series(ctx, f"{ctx.ref('checklist', **v)}\nor {ctx.on(*NS_MODEL)}\n{_not_applicable(ctx)}")
+    on = ctx.on(*NS_MODEL)
+    expr = f"{ctx.ref('checklist', **v)}\nor {on}\n{_not_applicable(ctx)}"
+    if _check(v["signal"]).applies is not None:
+        # Evaluated yet without a value: the check has nothing to measure here.
+        expr += f"\nor {on}\n{_code(ctx.ref('verdict'), CheckState.NOT_EXPORTED)}"
+    return _one_series(ctx, expr)
 
 
-def _nixl_status(ctx: Ctx, v: Variant) -> str:
-    # CANNOT TELL means prefill works but no NIXL series exist: say so rather than "absent".
+def _kv_status(ctx: Ctx, v: Variant) -> str:
+    # CANNOT TELL means prefill works but no KV evidence is exported: say so rather than "absent".
     return _one_series(ctx, f"({ctx.ref('verdict')} == {NixlState.NO_METRICS.code})\nor {ctx.on(*NS_MODEL)}\n"
                             f"{ctx.ref('checklist', signal=checks.KV_TRANSFER.name)}\nor {ctx.on(*NS_MODEL)}\n"
                             f"{_not_applicable(ctx)}")
@@ -82,5 +95,5 @@ def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
                f"Is it disaggregated? {_codes(Verdict)}.", _verdict),
         Signal("checklist_status", None, NS_MODEL, "short",
                f"Checklist signal or why it does not apply: {_codes(CheckState)}.", _checklist_status, _variants()),
-        Signal("nixl_status", None, NS_MODEL, "short", f"KV transfer status: {_codes(NixlState)}.", _nixl_status),
+        Signal("kv_status", None, NS_MODEL, "short", f"KV transfer status: {_codes(NixlState)}.", _kv_status),
     ]

@@ -38,8 +38,14 @@ VLLM_VERSION_MARKERS = tuple(VersionMarker(*row) for row in (
     ("vllm:inter_token_latency_seconds_count", False, "<", "0.10.2", "exports no inter_token_latency_seconds"),
     ("vllm:gpu_cache_usage_perc", True, "<", "0.12.0",
      "still exports gpu_cache_usage_perc (hidden in 0.11, removed in 0.12)"),
+    ("vllm:prompt_tokens_by_source_total", True, ">=", "0.16.0", "exports prompt_tokens_by_source"),
+    ("vllm:prompt_tokens_recomputed_total", True, "<", "0.24.0",
+     "still exports prompt_tokens_recomputed (removed in 0.24)"),
+    ("vllm:num_requests_waiting_by_reason", True, ">=", "0.24.0", "exports num_requests_waiting_by_reason"),
+    ("vllm:prompt_tokens_cached_by_source_total", True, ">=", "0.33.0", "exports prompt_tokens_cached_by_source"),
 ))
 NIXL_SERIES_PREFIX = "vllm:nixl_"
+MOONCAKE_SERIES_PREFIX = "vllm:mooncake_xfer_"  # the transfer metrics, not the Mooncake store's
 # GAIE v1.2 and older read this vLLM gauge for the pool KV utilisation unless told otherwise.
 EPP_KV_OLD_METRIC = "vllm:gpu_cache_usage_perc"
 EPP_KV_FLAG = "--kv-cache-usage-percentage-metric=vllm:kv_cache_usage_perc"

@@ -17,16 +17,17 @@ preferred first, so a connector whose counters vLLM names differently is one mor
 idleness needs no connector at all: prefill pods start ~no request while decode pods start many.
 """
 
+from collections.abc import Callable
+from dataclasses import replace
+
 from pdobs.core.context import Ctx, Variant
 from pdobs.core.engine import Signal
+from pdobs.core.promql import duration_seconds
+from pdobs.signals import kv_delivery, kv_transfer
 from pdobs.signals.builders import NS_MODEL, ROLE_VARIANTS
 
 # First-token observations per request on each pod (every vLLM version names it so).
 STARTED_COUNTER = "vllm:time_to_first_token_seconds_count"
-# Completed KV-cache transfers, per connector, preferred first.
-KV_TRANSFER_COUNTERS = ("vllm:nixl_xfer_time_seconds_count",)
-FAILED_TRANSFERS = "vllm:nixl_num_failed_transfers_total"
-FAILED_NOTIFICATIONS = "vllm:nixl_num_failed_notifications_total"
 # The fast signals, as the checklist names the signals they stand in for.
 FAST_CHECKS = ("nixl_transfers_absent", "prefill_idle")
 
@@ -45,12 +46,21 @@ def _started(ctx: Ctx, v: Variant) -> str:
     return _sum_increase(ctx, (STARTED_COUNTER,), v["role"])
 
 
+def _over_window(ctx: Ctx, build: Callable[[Ctx], str]) -> str:
+    """A connector-agnostic rate of kv_transfer.py over the fast window, times its length: the
+    count in the window, with the same per-pod rules (no 0.33 failure counted twice, Mooncake's
+    two sides counted once) as the rate-window signals."""
+    window = _window(ctx)
+    seconds = duration_seconds(window)
+    return f"(\n{build(replace(ctx, rate_range=window))}\n) * {seconds:g}"
+
+
+def _transfers(ctx: Ctx, v: Variant) -> str:
+    return _over_window(ctx, kv_transfer.transfers)
+
+
 def _failures(ctx: Ctx, v: Variant) -> str:
-    # Failed notifications are counted from vLLM 0.11.1 on as well; absent, they count as none.
-    on = ctx.on(*NS_MODEL)
-    transfers = _sum_increase(ctx, (FAILED_TRANSFERS,))
-    notifications = _sum_increase(ctx, (FAILED_NOTIFICATIONS,))
-    return f"(\n{transfers}\n)\n+ {on} group_left()\n(\n{notifications}\nor\n({transfers}) * 0\n)"
+    return _over_window(ctx, kv_transfer.failures)
 
 
 def _active(ctx: Ctx, v: Variant) -> str:
@@ -74,8 +84,10 @@ def _fast_signal(ctx: Ctx, v: Variant) -> str:
     raw = ctx.inlined()
     on = ctx.on(*NS_MODEL)
     holds = {
-        # Absent or flat: no transfer completed in the window.
-        "nixl_transfers_absent": f"unless {on} ({raw.ref('kv_transfers_fast')} > 0)",
+        # Absent or flat: no transfer completed in the window, and decode received no prompt token
+        # by KV transfer (the witness of a connector that exports no transfer metrics).
+        "nixl_transfers_absent": (f"unless {on} ({raw.ref('kv_transfers_fast')} > 0)\n"
+                                  f"  unless {on} ({raw.ref('kv_delivered_fast')} > 0)"),
         "prefill_idle": f"unless {on} ({raw.ref('prefill_start_ratio_fast')} >= {ctx.threshold('prefill_idle_ratio')})",
     }
     zero = f"({raw.ref('fast_active')}) * 0"
@@ -84,8 +96,9 @@ def _fast_signal(ctx: Ctx, v: Variant) -> str:
 
 def _kv_unobservable(ctx: Ctx, v: Variant) -> str:
     """Prefill pods work but no KV-transfer series exist: nothing can show a transfer."""
+    on = ctx.on(*NS_MODEL)
     return (f"({ctx.ref('fast_signal', signal='prefill_idle')} == 0)\n"
-            f"unless {ctx.on(*NS_MODEL)} {ctx.ref('nixl_series')}")
+            f"unless {on} {ctx.ref('kv_series')}\nunless {on} {ctx.ref('kv_delivery_series')}")
 
 
 def _decode_starting(ctx: Ctx, v: Variant) -> str:
@@ -103,9 +116,12 @@ def signals(quantiles: tuple[float, ...], window: str, fast_window: str) -> list
                _started, ROLE_VARIANTS),
         Signal("kv_transfers_fast", f"namespace_model:vllm_kv_transfers:{inc}", NS_MODEL, "short",
                "KV-cache transfers completed in the fast window (every pod, every listed connector).",
-               lambda c, v: _sum_increase(c, KV_TRANSFER_COUNTERS)),
-        Signal("kv_transfer_failures_fast", f"namespace_model:vllm_nixl_failures:{inc}", NS_MODEL, "short",
-               "Failed NIXL transfers and notifications in the fast window.", _failures),
+               _transfers),
+        Signal("kv_transfer_failures_fast", f"namespace_model:vllm_kv_failures:{inc}", NS_MODEL, "short",
+               "Failed KV transfers in the fast window, each counted once (NIXL or Mooncake).", _failures),
+        Signal("kv_delivered_fast", None, NS_MODEL, "short",
+               "Prompt tokens decode received by KV transfer in the fast window (vLLM 0.16+, any connector).",
+               lambda c, v: _over_window(c, kv_delivery.delivered)),
         Signal("fast_active", None, NS_MODEL, "short",
                "Prefill pods are up and decode pods started enough requests in the fast window to tell.",
                _active),
@@ -120,5 +136,5 @@ def signals(quantiles: tuple[float, ...], window: str, fast_window: str) -> list
                "Requests started per second on decode over the rate window, where above the idle bound.",
                _decode_starting),
         Signal("fast_kv_unobservable", None, NS_MODEL, "short",
-               "Prefill pods work in the fast window but no NIXL series exist.", _kv_unobservable),
+               "Prefill pods work in the fast window but no KV evidence series exist.", _kv_unobservable),
     ]

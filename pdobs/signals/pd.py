@@ -26,10 +26,19 @@ def _prefill_busy(ctx: Ctx, v: Variant) -> str:
     return f"{ctx.ref('prefill_work_ratio')} >= {ctx.threshold('prefill_idle_ratio')}"
 
 
-def _nixl_metrics_missing(ctx: Ctx, v: Variant) -> str:
-    """Prefill pods work but no NIXL series exist: vLLM < 0.11.1 or a non-NIXL connector."""
-    return (f"({ctx.ref('pd_active')}) * 0 + 1\nand {ctx.on(*NS_MODEL)} ({ctx.ref('prefill_busy')})\n"
-            f"unless {ctx.on(*NS_MODEL)} {ctx.ref('nixl_series')}")
+def _kv_evidence_missing(ctx: Ctx, v: Variant) -> str:
+    """Prefill pods work but no KV evidence of any kind is exported: no connector transfer series
+    (NIXL before vLLM 0.11.1, Mooncake before 0.33, other connectors) and no prompt tokens by
+    source (before 0.16)."""
+    on = ctx.on(*NS_MODEL)
+    return (f"({ctx.ref('pd_active')}) * 0 + 1\nand {on} ({ctx.ref('prefill_busy')})\n"
+            f"unless {on} {ctx.ref('kv_series')}\nunless {on} {ctx.ref('kv_delivery_series')}")
+
+
+def _kv_moving(ctx: Ctx, v: Variant) -> str:
+    """Some witness shows KV cache moving: the connector's transfers, or prompt tokens decode
+    received by KV transfer."""
+    return f"({ctx.ref('kv_transfers')} > 0)\nor {ctx.on(*NS_MODEL)}\n({ctx.ref('kv_delivered_tokens')} > 0)"
 
 
 def _ttft_pd_mean(ctx: Ctx, v: Variant) -> str:
@@ -42,7 +51,7 @@ def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
     r = f"rate{window}"
     return [
         Signal("prefill_work_ratio", f"namespace_model:vllm_prefill_work:ratio_{r}", NS_MODEL,
-               "percentunit", "Requests finished on prefill per request finished on decode: "
+               "none", "Requests finished on prefill per request finished on decode: "
                "about 1 when disaggregated, about 0 when prefill is idle.",
                ratio(("requests", {"role": "prefill"}), ("requests", {"role": "decode"}),
                      NS_MODEL)),
@@ -64,8 +73,12 @@ def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
                "Prefill pods exist and decode pods serve traffic.", _pd_active),
         Signal("prefill_busy", None, NS_MODEL, "short", "Prefill pods do real work.",
                _prefill_busy),
-        Signal("nixl_metrics_missing", None, NS_MODEL, "short",
-               "Prefill pods work but no NIXL series exist.", _nixl_metrics_missing),
+        Signal("kv_evidence_missing", None, NS_MODEL, "short",
+               "Prefill pods work but no KV evidence is exported (no transfer series, no prompt tokens "
+               "by source).", _kv_evidence_missing),
+        Signal("kv_moving", None, NS_MODEL, "short",
+               "KV cache moves: transfers complete, or decode receives prompt tokens by KV transfer.",
+               _kv_moving),
         Signal("ttft_pd_mean", None, NS_MODEL, "s",
                "Mean TTFT of the prefill leg plus mean TTFT of the decode leg (which holds the KV "
                "pull): the model-server share of a P/D request's TTFT, without gateway and sidecar hops.",

@@ -1,5 +1,6 @@
 """vLLM model-server signals per namespace, model and role: pods, requests, tokens, scheduler
-state, KV cache and prefix cache (histograms are in histograms.py, NIXL in kv_transfer.py)."""
+state, KV cache and prefix cache (histograms are in histograms.py, KV transfer in kv_transfer.py and
+kv_delivery.py)."""
 
 from pdobs.core.context import Ctx, Variant
 from pdobs.core.engine import Signal
@@ -41,6 +42,13 @@ def signals(quantiles: tuple[float, ...], window: str) -> list[Signal]:
         Signal("requests_aborted", f"namespace_model_role:vllm_requests_aborted:{r}", NS_MODEL,
                "reqps", "Requests aborted per second.",
                vllm_sum_rate(("vllm:request_success_total",), matchers='finished_reason="abort"'),
+               ROLE_VARIANTS),
+        # vLLM 0.14+ pre-creates the child; from 0.24 (kv_load_failure_policy "fail" by default) a
+        # decode request whose KV load fails ends here instead of being recomputed.
+        Signal("requests_errored", f"namespace_model_role:vllm_requests_errored:{r}", NS_MODEL,
+               "reqps", "Requests finished with an error per second (vLLM 0.14+; on decode from 0.24 "
+               "a failed KV load).",
+               vllm_sum_rate(("vllm:request_success_total",), matchers='finished_reason="error"'),
                ROLE_VARIANTS),
         Signal("prompt_tokens", f"namespace_model_role:vllm_prompt_tokens:{r}", NS_MODEL, "short",
                "Prompt tokens per second (counted on both roles in P/D).",
