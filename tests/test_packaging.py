@@ -131,7 +131,8 @@ def test_build_py_on_an_old_python_says_so_in_one_line():
                            "(it makes a .venv) or use python3.11+\n")
 
 
-SIBLING_PATHS = ("../" + "shared", '".." / ' + '"shared"')  # spelled apart so this file does not match
+SHARED = "sha" + "red"
+SIBLING_PATHS = ("../" + SHARED, '".."' + " / " + f'"{SHARED}"')  # spelled apart so this file does not match
 
 
 def test_nothing_reads_a_folder_beside_the_clone():
