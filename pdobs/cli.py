@@ -11,6 +11,7 @@ printed with its traceback.
 
 import argparse
 import difflib
+import itertools
 import json
 import os
 import re
@@ -199,8 +200,7 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
 
 
 def _wants_json(argv: list[str]) -> bool:
-    pairs = zip(argv, [*argv[1:], ""], strict=True)
-    return "--output=json" in argv or any(a == "--output" and b == "json" for a, b in pairs)
+    return "--output=json" in argv or any(a == "--output" and b == "json" for a, b in itertools.pairwise(argv))
 
 
 def _fail(message: str, code: int, as_json: bool) -> int:

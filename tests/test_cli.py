@@ -158,3 +158,11 @@ def test_build_says_when_runbook_url_is_still_the_default(capsys, tmp_path):
     own.write_text("runbook_url: https://runbooks.example.com/pd/{alert}.html\n")
     code, _, err = run(capsys, "build", "--config", str(own), "--out", str(tmp_path / "b"))
     assert (code, err) == (0, "")
+
+
+def test_no_arguments_builds_into_build_in_the_current_folder(capsys, tmp_path, monkeypatch):
+    # `python build.py` as the README says it, with nothing after it.
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys)
+    assert code == 0, err
+    assert out.startswith("wrote 22 files to ") and (tmp_path / "build" / "prometheus" / "alerts.yaml").is_file()
