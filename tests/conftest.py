@@ -109,3 +109,25 @@ def live_endpoint() -> Iterator[Callable[..., LiveEndpoint]]:
     finally:
         for endpoint in started:
             endpoint.stop()
+
+
+# --- a local Grafana API for push (tests/grafana_api_server.py) --------------------------------
+# Short timeouts and no backoff so failure paths finish quickly.
+FAST_PUSH_CONFIG = "grafana:\n  push:\n    timeout_seconds: 0.5\n    retries: 2\n    backoff_seconds: 0\n"
+
+
+@pytest.fixture
+def grafana(monkeypatch: pytest.MonkeyPatch):
+    """A started local Grafana API server, its token in GRAFANA_TOKEN."""
+    from grafana_api_server import GrafanaAPI
+
+    with GrafanaAPI() as api:
+        monkeypatch.setenv("GRAFANA_TOKEN", api.token)
+        yield api
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Path:
+    path = tmp_path / "fast.yaml"
+    path.write_text(FAST_PUSH_CONFIG)
+    return path

@@ -17,7 +17,6 @@ from pdobs.servers.prometheus import free_port
 
 FOLDER_UID = "llm-d-pd"
 FOLDER_TITLE = "llm-d P/D"
-FAST = "grafana:\n  push:\n    timeout_seconds: 0.5\n    retries: 2\n    backoff_seconds: 0\n"
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +28,6 @@ def dashboards() -> dict[str, dict[str, Any]]:
 def rendered_once(dashboards, monkeypatch: pytest.MonkeyPatch) -> None:
     # Rendering is tested elsewhere; one render per module keeps these tests quick.
     monkeypatch.setattr(push, "rendered_dashboards", lambda cfg: dashboards)
-
-
-@pytest.fixture
-def grafana(monkeypatch: pytest.MonkeyPatch):
-    with GrafanaAPI() as api:
-        monkeypatch.setenv("GRAFANA_TOKEN", api.token)
-        yield api
-
-
-@pytest.fixture
-def fast_config(tmp_path: Path) -> Path:
-    path = tmp_path / "fast.yaml"
-    path.write_text(FAST)
-    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], url: str, *flags: str, cfg: Path | None = None) -> tuple[int, str, str]:

@@ -12,27 +12,12 @@ from grafana_api_server import GrafanaAPI
 from pdobs import cli, push
 
 FOLDER_UID = "llm-d-pd"
-FAST = "grafana:\n  push:\n    timeout_seconds: 0.5\n    retries: 2\n    backoff_seconds: 0\n"
 DASHBOARDS = {"pd-a": {"uid": "pd-a", "title": "A", "panels": []}, "pd-b": {"uid": "pd-b", "title": "B", "panels": []}}
 
 
 @pytest.fixture(autouse=True)
 def small_dashboards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(push, "rendered_dashboards", lambda cfg: DASHBOARDS)
-
-
-@pytest.fixture
-def grafana(monkeypatch: pytest.MonkeyPatch):
-    with GrafanaAPI() as api:
-        monkeypatch.setenv("GRAFANA_TOKEN", api.token)
-        yield api
-
-
-@pytest.fixture
-def fast_config(tmp_path: Path) -> Path:
-    path = tmp_path / "fast.yaml"
-    path.write_text(FAST)
-    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], api: GrafanaAPI, cfg: Path, *flags: str) -> tuple[int, str, str]:
