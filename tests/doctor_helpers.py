@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from pdobs.build import make
 from pdobs.servers.prometheus import free_port
 
 
@@ -105,3 +106,17 @@ class Proxy:
 def proxy(upstream: str, **kwargs: object) -> Iterator[Proxy]:
     with Proxy(upstream, **kwargs) as p:  # type: ignore[arg-type]
         yield p
+
+
+RULE_FILES = ("prometheus/recording-rules.yaml", "prometheus/alerts.yaml")
+
+
+def write_rule_files(cfg: dict, out: Path) -> list[Path]:
+    """Our rule files as `make build` writes them, under `out`, for a test Prometheus to load."""
+    files = make.build(cfg)
+    paths = []
+    for rel in RULE_FILES:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(files[rel])
+        paths.append(out / rel)
+    return paths

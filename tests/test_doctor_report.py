@@ -17,16 +17,14 @@ import re
 
 import browser
 import pytest
+from doctor_helpers import write_rule_files
 from test_doctor_scenarios import expected_exit, expected_status
 
-from alerts import render as alert_rules
 from harness.truth import EXPECT
 from pdobs import checks, cli, signals
-from pdobs.build import make
 from pdobs.core import config, promql
 from pdobs.demo.story import TRUTH_VERDICT
 from pdobs.doctor import history
-from recording_rules import render as recording_rules
 from simulator import scenarios
 
 DURATION_MIN = 30
@@ -52,15 +50,7 @@ def _scenario() -> scenarios.Scenario:
 
 @pytest.fixture(scope="module")
 def rule_files(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-rules")
-    built = make.model(CFG)
-    files = {**recording_rules.render(CFG, built), **alert_rules.render(CFG, built)}
-    paths = []
-    for rel in ("prometheus/recording-rules.yaml", "prometheus/alerts.yaml"):
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(files[rel])
-        paths.append(out / rel)
-    return paths
+    return write_rule_files(CFG, tmp_path_factory.mktemp("report-rules"))
 
 
 @pytest.fixture(scope="module")

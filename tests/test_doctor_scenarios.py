@@ -8,6 +8,7 @@ and every signal's PASS/FAIL must be what each scenario's ground truth says. Bes
 import json
 
 import pytest
+from doctor_helpers import write_rule_files
 
 from pdobs import checks, cli
 from pdobs.build import make
@@ -84,15 +85,7 @@ def _all_scenarios() -> scenarios.Scenario:
 @pytest.fixture(scope="module")
 def rule_files(tmp_path_factory):
     """Our rules as `make build` writes them, so the rules check sees them loaded."""
-    cfg = config.load()
-    out = tmp_path_factory.mktemp("doctor-rules")
-    files = make.build(cfg)
-    paths = []
-    for rel in ("prometheus/recording-rules.yaml", ALERTS_FILE):
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(files[rel])
-        paths.append(out / rel)
-    return paths
+    return write_rule_files(config.load(), tmp_path_factory.mktemp("doctor-rules"))
 
 
 @pytest.fixture(scope="module")
